@@ -1,0 +1,23 @@
+import { defineConfig } from "vitest/config";
+import { fileURLToPath } from "node:url";
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      // Tests run shared-models from source, so a stale dist/ never hides a change.
+      { find: /^@lexbuilder\/shared-models$/, replacement: here("./packages/shared-models/src/index.ts") },
+      { find: /^@lexbuilder\/shared-models\/testing$/, replacement: here("./packages/shared-models/src/testing/index.ts") },
+    ],
+  },
+  test: {
+    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
+    exclude: ["**/node_modules/**", "**/dist/**", "test/bench/**", "test/chaos/**"],
+    globalSetup: ["./test/support/global-setup.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+    reporters: ["default"],
+  },
+});
