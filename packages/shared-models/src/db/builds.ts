@@ -1,0 +1,398 @@
+// Builds: requests, the queue, and the guarded state changes every actor goes through.
+import type { Queryable } from "./pool.js";
+import { notify } from "./listen.js";
+import { Channel } from "./channels.js";
+import { projectVisibilitySql, ProjectNotFoundError, type Viewer } from "./projects.js";
+import {
+  ACTIVE_BUILD_STATES,
+  BUILD_STATES,
+  assertBuildTransition,
+  canCancel,
+  canRetry,
+  TERMINAL_BUILD_STATES,
+  type BuildReason,
+  type BuildState,
+  type FailureKind,
+} from "../states.js";
+import type { BuildResult } from "../protocol/types.js";
+
+export interface Build {
+  id: number;
+  projectId: number;
+  state: BuildState;
+  failureKind: FailureKind | null;
+  failureMessage: string | null;
+  reason: BuildReason;
+  milestone: string | null;
+  requestedBy: number | null;
+  priority: number;
+  configRef: string;
+  configRevision: string | null;
+  architecture: string;
+  attempt: number;
+  cookie: string | null;
+  builderId: number | null;
+  slaveResult: BuildResult | null;
+  requeueCount: number;
+  retryOf: number | null;
+  scheduledFor: Date | null;
+  logSize: number;
+  artifactDir: string | null;
+  requestedAt: Date;
+  dispatchedAt: Date | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  updatedAt: Date;
+}
+
+/** A build with the names a page or the API shows. */
+export interface BuildDetail extends Build {
+  projectName: string;
+  projectPrivate: boolean;
+  builderName: string | null;
+  requestedByName: string | null;
+  artifactCount: number;
+}
+
+export const BUILD_COLUMNS = (a: string) => `
+  ${a}.id, ${a}.project_id AS "projectId", ${a}.state, ${a}.failure_kind AS "failureKind", ${a}.failure_message AS "failureMessage",
+  ${a}.reason, ${a}.milestone, ${a}.requested_by AS "requestedBy", ${a}.priority, ${a}.config_ref AS "configRef",
+  ${a}.config_revision AS "configRevision", ${a}.architecture, ${a}.attempt, ${a}.cookie, ${a}.builder_id AS "builderId",
+  ${a}.slave_result AS "slaveResult", ${a}.requeue_count AS "requeueCount", ${a}.retry_of AS "retryOf",
+  ${a}.scheduled_for AS "scheduledFor", ${a}.log_size AS "logSize", ${a}.artifact_dir AS "artifactDir",
+  ${a}.requested_at AS "requestedAt", ${a}.dispatched_at AS "dispatchedAt", ${a}.started_at AS "startedAt",
+  ${a}.finished_at AS "finishedAt", ${a}.updated_at AS "updatedAt"`;
+
+const DETAIL_SELECT = `
+  SELECT ${BUILD_COLUMNS("b")}, p.name AS "projectName", p.private AS "projectPrivate", bl.name AS "builderName",
+         u.name AS "requestedByName",
+         (SELECT count(*)::int FROM artifacts a WHERE a.build_id = b.id) AS "artifactCount"
+    FROM builds b
+    JOIN projects p ON p.id = b.project_id
+    LEFT JOIN builders bl ON bl.id = b.builder_id
+    LEFT JOIN users u ON u.id = b.requested_by`;
+
+export class DuplicateBuildError extends Error {
+  constructor(
+    readonly projectName: string,
+    readonly existingBuildId: number,
+  ) {
+    super(`An identical build of ${projectName} is already queued (#${existingBuildId}).`);
+    this.name = "DuplicateBuildError";
+  }
+}
+
+/** A scheduled build for this (project, scheduled_for) slot exists already: the slot is done. */
+export class DuplicateScheduledBuildError extends Error {
+  constructor(
+    readonly projectName: string,
+    readonly scheduledFor: Date,
+    readonly existingBuildId: number,
+  ) {
+    super(`A build of ${projectName} scheduled for ${scheduledFor.toISOString()} exists already (#${existingBuildId}).`);
+    this.name = "DuplicateScheduledBuildError";
+  }
+}
+
+/** The build is not in a state that allows what was asked (the message says why). */
+export class BuildStateError extends Error {
+  constructor(
+    message: string,
+    readonly buildId: number,
+    readonly state: BuildState,
+  ) {
+    super(message);
+    this.name = "BuildStateError";
+  }
+}
+
+export class BuildNotFoundError extends Error {
+  constructor(readonly buildId: number) {
+    super(`There is no build #${buildId}.`);
+    this.name = "BuildNotFoundError";
+  }
+}
+
+export class ProjectInactiveError extends Error {
+  constructor(readonly projectName: string) {
+    super(`The project ${projectName} is deactivated; activate it before requesting builds.`);
+    this.name = "ProjectInactiveError";
+  }
+}
+
+export interface BuildRequest {
+  projectId: number;
+  reason: BuildReason;
+  milestone?: string | null;
+  /** Defaults to the project's ref. */
+  configRef?: string | null;
+  requestedBy?: number | null;
+  /** The schedule slot of a daily build: (project, scheduledFor) is unique. */
+  scheduledFor?: Date | null;
+  retryOf?: number | null;
+  /** Defaults to the project's priority. */
+  priority?: number | null;
+}
+
+/**
+ * Queues a build and wakes the master. Refuses a second identical QUEUED build (same project,
+ * ref and milestone) with DuplicateBuildError; refuses a second build for one schedule slot with
+ * DuplicateScheduledBuildError (thrown rather than returning null, so every caller gets a Build
+ * or a sentence). Uses ON CONFLICT DO NOTHING, so a refusal does not abort the caller's
+ * transaction.
+ */
+export async function requestBuild(db: Queryable, req: BuildRequest): Promise<Build> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const { rows: projects } = await db.query<{ name: string; active: boolean }>("SELECT name, active FROM projects WHERE id = $1", [
+      req.projectId,
+    ]);
+    const project = projects[0];
+    if (!project) throw new ProjectNotFoundError(req.projectId);
+    if (!project.active) throw new ProjectInactiveError(project.name);
+    const { rows } = await db.query<Build>(
+      `INSERT INTO builds AS b (project_id, reason, milestone, requested_by, priority, config_ref, architecture, retry_of, scheduled_for)
+       SELECT p.id, $2::text, $3::text, $4::bigint, coalesce($5::int, p.priority), coalesce($6::text, p.config_ref), p.architecture, $7::bigint, $8::timestamptz
+         FROM projects p WHERE p.id = $1
+       ON CONFLICT DO NOTHING
+       RETURNING ${BUILD_COLUMNS("b")}`,
+      [
+        req.projectId,
+        req.reason,
+        req.milestone ?? null,
+        req.requestedBy ?? null,
+        req.priority ?? null,
+        req.configRef ?? null,
+        req.retryOf ?? null,
+        req.scheduledFor ?? null,
+      ],
+    );
+    const build = rows[0];
+    if (build) {
+      await notify(db, Channel.builds, { id: build.id, state: build.state });
+      return build;
+    }
+    // Refused by a unique index: say which one. If the other build moved on meanwhile, try again.
+    if (req.scheduledFor) {
+      const { rows: slot } = await db.query<{ id: number }>("SELECT id FROM builds WHERE project_id = $1 AND scheduled_for = $2", [
+        req.projectId,
+        req.scheduledFor,
+      ]);
+      if (slot[0]) throw new DuplicateScheduledBuildError(project.name, req.scheduledFor, slot[0].id);
+    }
+    const { rows: same } = await db.query<{ id: number }>(
+      `SELECT b.id FROM builds b JOIN projects p ON p.id = b.project_id
+        WHERE b.project_id = $1 AND b.state = 'QUEUED' AND b.config_ref = coalesce($2::text, p.config_ref)
+          AND coalesce(b.milestone, '') = coalesce($3::text, '')`,
+      [req.projectId, req.configRef ?? null, req.milestone ?? null],
+    );
+    if (same[0]) throw new DuplicateBuildError(project.name, same[0].id);
+  }
+  throw new Error("The build could not be queued because identical requests kept racing with it; try again.");
+}
+
+export async function getBuild(db: Queryable, id: number, viewer?: Viewer): Promise<BuildDetail | null> {
+  const params: unknown[] = [id];
+  const visible = viewer ? projectVisibilitySql("p", viewer, params) : "TRUE";
+  const { rows } = await db.query<BuildDetail>(`${DETAIL_SELECT} WHERE b.id = $1 AND ${visible}`, params);
+  return rows[0] ?? null;
+}
+
+export interface BuildListOptions {
+  viewer: Viewer;
+  projectId?: number;
+  state?: BuildState | BuildState[];
+  reason?: BuildReason;
+  builderId?: number;
+  /** At most 200; default 50. */
+  limit?: number;
+  /** Keyset pagination: only builds with an id below this. */
+  before?: number;
+}
+
+export const MAX_BUILD_LIST_LIMIT = 200;
+
+/** Builds the viewer may see, newest first. */
+export async function listBuilds(db: Queryable, options: BuildListOptions): Promise<BuildDetail[]> {
+  const params: unknown[] = [];
+  const where = [projectVisibilitySql("p", options.viewer, params)];
+  if (options.projectId !== undefined) {
+    params.push(options.projectId);
+    where.push(`b.project_id = $${params.length}`);
+  }
+  if (options.state !== undefined) {
+    params.push(Array.isArray(options.state) ? options.state : [options.state]);
+    where.push(`b.state = ANY($${params.length}::text[])`);
+  }
+  if (options.reason !== undefined) {
+    params.push(options.reason);
+    where.push(`b.reason = $${params.length}`);
+  }
+  if (options.builderId !== undefined) {
+    params.push(options.builderId);
+    where.push(`b.builder_id = $${params.length}`);
+  }
+  if (options.before !== undefined) {
+    params.push(options.before);
+    where.push(`b.id < $${params.length}`);
+  }
+  const limit = Math.max(1, Math.min(MAX_BUILD_LIST_LIMIT, Math.floor(options.limit ?? 50)));
+  params.push(limit);
+  const { rows } = await db.query<BuildDetail>(
+    `${DETAIL_SELECT} WHERE ${where.join(" AND ")} ORDER BY b.id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows;
+}
+
+/** Columns transitionBuild may set besides state. Timestamps take a Date, null, or "now" (the database clock). */
+export interface BuildSet {
+  failureKind?: FailureKind | null;
+  failureMessage?: string | null;
+  cookie?: string | null;
+  builderId?: number | null;
+  attempt?: number;
+  configRevision?: string | null;
+  slaveResult?: BuildResult | null;
+  dispatchedAt?: Date | null | "now";
+  startedAt?: Date | null | "now";
+  finishedAt?: Date | null | "now";
+  artifactDir?: string | null;
+  requeueCount?: number;
+}
+
+const SET_COLUMNS: Record<keyof BuildSet, string> = {
+  failureKind: "failure_kind",
+  failureMessage: "failure_message",
+  cookie: "cookie",
+  builderId: "builder_id",
+  attempt: "attempt",
+  configRevision: "config_revision",
+  slaveResult: "slave_result",
+  dispatchedAt: "dispatched_at",
+  startedAt: "started_at",
+  finishedAt: "finished_at",
+  artifactDir: "artifact_dir",
+  requeueCount: "requeue_count",
+};
+
+export interface BuildTransition {
+  from: BuildState;
+  to: BuildState;
+  /** When given, the update happens only if the build holds this cookie (null: holds none). */
+  cookie?: string | null;
+  set?: BuildSet;
+}
+
+/**
+ * The one guarded state change: UPDATE … WHERE id AND state = from (AND cookie). Returns true
+ * if it happened, false if the build was not in `from` (or held another cookie): a stale actor
+ * changes nothing. Throws IllegalTransitionError for a transition states.ts forbids. Entering a
+ * terminal state sets finished_at (to now unless `set` says otherwise); FAILED needs a
+ * failureKind.
+ */
+export async function transitionBuild(db: Queryable, id: number, t: BuildTransition): Promise<boolean> {
+  assertBuildTransition(t.from, t.to);
+  const set: BuildSet = { ...(t.set ?? {}) };
+  if (t.to === "FAILED" && !set.failureKind) throw new Error("A build can only fail with a failure kind (build, config, builder or collect).");
+  if (t.to !== "FAILED" && set.failureKind) throw new Error(`A build going to ${t.to} cannot have a failure kind.`);
+  if (TERMINAL_BUILD_STATES.includes(t.to) && set.finishedAt === undefined) set.finishedAt = "now";
+  const params: unknown[] = [id, t.from, t.to];
+  const sets = ["state = $3", "updated_at = now()"];
+  for (const key of Object.keys(SET_COLUMNS) as (keyof BuildSet)[]) {
+    const value = set[key];
+    if (value === undefined) continue;
+    if (value === "now") {
+      sets.push(`${SET_COLUMNS[key]} = now()`);
+      continue;
+    }
+    params.push(value);
+    sets.push(`${SET_COLUMNS[key]} = $${params.length}`);
+  }
+  let cookieGuard = "";
+  if (t.cookie === null) cookieGuard = " AND cookie IS NULL";
+  else if (t.cookie !== undefined) {
+    params.push(t.cookie);
+    cookieGuard = ` AND cookie = $${params.length}`;
+  }
+  const { rowCount } = await db.query(`UPDATE builds SET ${sets.join(", ")} WHERE id = $1 AND state = $2${cookieGuard}`, params);
+  if (!rowCount) return false;
+  await notify(db, Channel.builds, { id, state: t.to });
+  return true;
+}
+
+async function currentState(db: Queryable, id: number): Promise<BuildState> {
+  const { rows } = await db.query<{ state: BuildState }>("SELECT state FROM builds WHERE id = $1", [id]);
+  if (!rows[0]) throw new BuildNotFoundError(id);
+  return rows[0].state;
+}
+
+/**
+ * Cancels a build: a queued one at once (CANCELLED), one a slave may hold through abort
+ * (CANCELLING; the master finishes it). Cancelling a build already CANCELLING is a no-op.
+ * Finished builds throw BuildStateError.
+ */
+export async function cancelBuild(db: Queryable, id: number): Promise<{ state: BuildState }> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const state = await currentState(db, id);
+    if (state === "CANCELLING") return { state };
+    if (!canCancel(state)) {
+      throw new BuildStateError(`Build #${id} has already finished (${state}); there is nothing to cancel.`, id, state);
+    }
+    const to: BuildState = state === "QUEUED" ? "CANCELLED" : "CANCELLING";
+    if (await transitionBuild(db, id, { from: state, to })) return { state: to };
+    // The build moved on under us: look again.
+  }
+  throw new Error(`Build #${id} kept changing state while being cancelled; try again.`);
+}
+
+/** A new build of the same project, ref and milestone (reason "retry"); only from FAILED or CANCELLED. */
+export async function retryBuild(db: Queryable, id: number, requestedBy: number | null): Promise<Build> {
+  const { rows } = await db.query<Build>(`SELECT ${BUILD_COLUMNS("b")} FROM builds b WHERE b.id = $1`, [id]);
+  const old = rows[0];
+  if (!old) throw new BuildNotFoundError(id);
+  if (!canRetry(old.state)) {
+    const why =
+      old.state === "SUCCEEDED"
+        ? `Build #${id} succeeded; request a new build instead of a retry.`
+        : `Build #${id} is still ${old.state}; only failed or cancelled builds can be retried.`;
+    throw new BuildStateError(why, id, old.state);
+  }
+  return requestBuild(db, {
+    projectId: old.projectId,
+    reason: "retry",
+    milestone: old.milestone,
+    configRef: old.configRef,
+    requestedBy,
+    retryOf: id,
+  });
+}
+
+export async function countBuildsByState(db: Queryable): Promise<Record<BuildState, number>> {
+  const { rows } = await db.query<{ state: BuildState; n: number }>("SELECT state, count(*)::int AS n FROM builds GROUP BY state");
+  const counts = Object.fromEntries(BUILD_STATES.map((s) => [s, 0])) as Record<BuildState, number>;
+  for (const r of rows) counts[r.state] = r.n;
+  return counts;
+}
+
+/** Builds a slave may hold (DISPATCHING, BUILDING, COLLECTING, CANCELLING): the master's recovery set. */
+export async function listActiveBuilds(db: Queryable): Promise<Build[]> {
+  const { rows } = await db.query<Build>(`SELECT ${BUILD_COLUMNS("b")} FROM builds b WHERE b.state = ANY($1::text[]) ORDER BY b.id`, [
+    ACTIVE_BUILD_STATES,
+  ]);
+  return rows;
+}
+
+/** The queue in dispatch order: priority, then age. */
+export async function listQueuedBuilds(db: Queryable, limit = 100): Promise<Build[]> {
+  const { rows } = await db.query<Build>(
+    `SELECT ${BUILD_COLUMNS("b")} FROM builds b WHERE b.state = 'QUEUED' ORDER BY b.priority DESC, b.requested_at, b.id LIMIT $1`,
+    [limit],
+  );
+  return rows;
+}
+
+/** A build row without joins (the master's view). */
+export async function getBuildRow(db: Queryable, id: number): Promise<Build | null> {
+  const { rows } = await db.query<Build>(`SELECT ${BUILD_COLUMNS("b")} FROM builds b WHERE b.id = $1`, [id]);
+  return rows[0] ?? null;
+}

@@ -1,0 +1,103 @@
+// Users of the console and the API. The password hash never leaves this file except through
+// getPasswordHash (for login); User has no hash, so it is safe to render.
+import type { Queryable } from "./pool.js";
+import { isUniqueViolation } from "./pool.js";
+import type { Role } from "../states.js";
+import { hashPassword, verifyPassword } from "../passwords.js";
+
+export interface User {
+  id: number;
+  name: string;
+  role: Role;
+  active: boolean;
+  createdAt: Date;
+  lastLoginAt: Date | null;
+}
+
+export const USER_COLUMNS = (a: string) =>
+  `${a}.id, ${a}.name, ${a}.role, ${a}.active, ${a}.created_at AS "createdAt", ${a}.last_login_at AS "lastLoginAt"`;
+
+export class UserExistsError extends Error {
+  constructor(readonly userName: string) {
+    super(`A user named ${userName} already exists; choose another name.`);
+    this.name = "UserExistsError";
+  }
+}
+
+export async function createUser(db: Queryable, input: { name: string; role: Role; passwordHash: string }): Promise<User> {
+  try {
+    const { rows } = await db.query<User>(
+      `INSERT INTO users AS u (name, role, password_hash) VALUES ($1, $2, $3) RETURNING ${USER_COLUMNS("u")}`,
+      [input.name, input.role, input.passwordHash],
+    );
+    return rows[0]!;
+  } catch (err) {
+    if (isUniqueViolation(err, "users_name_key")) throw new UserExistsError(input.name);
+    throw err;
+  }
+}
+
+export async function getUserByName(db: Queryable, name: string): Promise<User | null> {
+  const { rows } = await db.query<User>(`SELECT ${USER_COLUMNS("u")} FROM users u WHERE u.name = $1`, [name]);
+  return rows[0] ?? null;
+}
+
+export async function getUserById(db: Queryable, id: number): Promise<User | null> {
+  const { rows } = await db.query<User>(`SELECT ${USER_COLUMNS("u")} FROM users u WHERE u.id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+export async function listUsers(db: Queryable): Promise<User[]> {
+  const { rows } = await db.query<User>(`SELECT ${USER_COLUMNS("u")} FROM users u ORDER BY u.name`);
+  return rows;
+}
+
+export async function setUserRole(db: Queryable, id: number, role: Role): Promise<boolean> {
+  const { rowCount } = await db.query("UPDATE users SET role = $2 WHERE id = $1", [id, role]);
+  return (rowCount ?? 0) > 0;
+}
+
+export async function setUserActive(db: Queryable, id: number, active: boolean): Promise<boolean> {
+  const { rowCount } = await db.query("UPDATE users SET active = $2 WHERE id = $1", [id, active]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** Takes a hash (from hashPassword), never a plain password. */
+export async function setUserPassword(db: Queryable, id: number, passwordHash: string): Promise<boolean> {
+  if (!passwordHash.startsWith("scrypt$")) throw new Error("setUserPassword takes a hash from hashPassword, not a plain password.");
+  const { rowCount } = await db.query("UPDATE users SET password_hash = $2 WHERE id = $1", [id, passwordHash]);
+  return (rowCount ?? 0) > 0;
+}
+
+export async function recordLogin(db: Queryable, id: number): Promise<void> {
+  await db.query("UPDATE users SET last_login_at = now() WHERE id = $1", [id]);
+}
+
+export async function getPasswordHash(db: Queryable, id: number): Promise<string | null> {
+  const { rows } = await db.query<{ h: string }>("SELECT password_hash AS h FROM users WHERE id = $1", [id]);
+  return rows[0]?.h ?? null;
+}
+
+let dummyHash: Promise<string> | null = null;
+
+/**
+ * Login: the active user with this name and password, or null. Spends the same scrypt time
+ * whether or not the user exists, so response times do not reveal user names. Records the login.
+ */
+export async function authenticateUser(db: Queryable, name: string, password: string): Promise<User | null> {
+  const { rows } = await db.query<User & { passwordHash: string }>(
+    `SELECT ${USER_COLUMNS("u")}, u.password_hash AS "passwordHash" FROM users u WHERE u.name = $1`,
+    [name],
+  );
+  const row = rows[0];
+  if (!row) {
+    dummyHash ??= hashPassword("lexbuilder-dummy-password");
+    await verifyPassword(password, await dummyHash);
+    return null;
+  }
+  const ok = await verifyPassword(password, row.passwordHash);
+  if (!ok || !row.active) return null;
+  await recordLogin(db, row.id);
+  const { passwordHash: _hash, ...user } = row;
+  return { ...user, lastLoginAt: new Date() };
+}

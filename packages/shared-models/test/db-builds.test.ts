@@ -1,0 +1,328 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import { createProject, SYSTEM_VIEWER, type Project } from "../src/db/projects.js";
+import {
+  BuildStateError,
+  cancelBuild,
+  countBuildsByState,
+  DuplicateBuildError,
+  DuplicateScheduledBuildError,
+  getBuild,
+  getBuildRow,
+  listActiveBuilds,
+  listBuilds,
+  listQueuedBuilds,
+  ProjectInactiveError,
+  requestBuild,
+  retryBuild,
+  transitionBuild,
+  type Build,
+} from "../src/db/builds.js";
+import { deactivateProject } from "../src/db/projects.js";
+import { createUser } from "../src/db/users.js";
+import { addBuilder } from "../src/db/builders.js";
+import { withTransaction } from "../src/db/pool.js";
+import { Channel } from "../src/db/channels.js";
+import { BUILD_STATES, BUILD_TRANSITIONS, IllegalTransitionError, type BuildState } from "../src/states.js";
+
+let db: TestDatabase;
+let n = 0;
+async function project(extra: Partial<Parameters<typeof createProject>[1]> = {}): Promise<Project> {
+  n++;
+  return createProject(db.pool, { name: `p${n}`, configUrl: "https://example.org/c.git", architecture: "amd64", ...extra });
+}
+
+/** Walks a fresh build along legal transitions to `state` (the shortest path from QUEUED). */
+const PATH: Record<BuildState, BuildState[]> = {
+  QUEUED: [],
+  DISPATCHING: ["DISPATCHING"],
+  BUILDING: ["DISPATCHING", "BUILDING"],
+  COLLECTING: ["DISPATCHING", "BUILDING", "COLLECTING"],
+  SUCCEEDED: ["DISPATCHING", "BUILDING", "COLLECTING", "SUCCEEDED"],
+  FAILED: ["FAILED"],
+  CANCELLING: ["DISPATCHING", "CANCELLING"],
+  CANCELLED: ["CANCELLED"],
+};
+async function buildIn(state: BuildState, p?: Project): Promise<Build> {
+  const proj = p ?? (await project());
+  const b = await requestBuild(db.pool, { projectId: proj.id, reason: "manual" });
+  let from: BuildState = "QUEUED";
+  for (const to of PATH[state]) {
+    const ok = await transitionBuild(db.pool, b.id, {
+      from,
+      to,
+      set: to === "FAILED" ? { failureKind: "build", failureMessage: "lb build failed" } : to === "DISPATCHING" ? { cookie: `${b.id}-1`, attempt: 1 } : {},
+    });
+    expect(ok).toBe(true);
+    from = to;
+  }
+  return (await getBuildRow(db.pool, b.id))!;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe("requestBuild", () => {
+  it("takes ref and priority from the project, and notifies", async () => {
+    const p = await project({ configRef: "release", priority: 7 });
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const got: string[] = [];
+    listener.on("notification", (m) => got.push(m.payload ?? ""));
+    await listener.query(`LISTEN ${Channel.builds}`);
+    const b = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
+    expect(b).toMatchObject({ projectId: p.id, state: "QUEUED", configRef: "release", priority: 7, architecture: "amd64", attempt: 0 });
+    expect(b.requestedAt).toBeInstanceOf(Date);
+    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await listener.end();
+    expect(got.map((s) => JSON.parse(s))).toContainEqual({ id: b.id, state: "QUEUED" });
+    const other = await requestBuild(db.pool, { projectId: p.id, reason: "api", configRef: "v1.0", priority: -5 });
+    expect(other).toMatchObject({ configRef: "v1.0", priority: -5 });
+  });
+
+  it("refuses a second identical queued request, and allows it once the first left QUEUED", async () => {
+    const p = await project();
+    const first = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
+    await expect(requestBuild(db.pool, { projectId: p.id, reason: "api" })).rejects.toThrow(
+      new DuplicateBuildError(p.name, first.id).message,
+    );
+    expect(new DuplicateBuildError(p.name, first.id).message).toBe(`An identical build of ${p.name} is already queued (#${first.id}).`);
+    // Other ref or a milestone is not identical.
+    await requestBuild(db.pool, { projectId: p.id, reason: "manual", configRef: "other" });
+    const m = await requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0" });
+    await expect(requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0" })).rejects.toBeInstanceOf(DuplicateBuildError);
+    await expect(requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0" })).rejects.toMatchObject({ existingBuildId: m.id });
+    expect(await transitionBuild(db.pool, first.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${first.id}-1`, attempt: 1 } })).toBe(true);
+    const again = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
+    expect(again.id).toBeGreaterThan(first.id);
+  });
+
+  it("refuses without aborting the caller's transaction", async () => {
+    const p = await project();
+    await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
+    const result = await withTransaction(db.pool, async (c) => {
+      await expect(requestBuild(c, { projectId: p.id, reason: "manual" })).rejects.toBeInstanceOf(DuplicateBuildError);
+      const { rows } = await c.query("SELECT 1 AS ok");
+      return rows[0].ok;
+    });
+    expect(result).toBe(1);
+  });
+
+  it("makes a schedule slot idempotent", async () => {
+    const p = await project();
+    const slot = new Date("2026-01-02T03:00:00Z");
+    const b = await requestBuild(db.pool, { projectId: p.id, reason: "daily", scheduledFor: slot });
+    await cancelBuild(db.pool, b.id);
+    const err = await requestBuild(db.pool, { projectId: p.id, reason: "daily", scheduledFor: slot }).catch((e) => e);
+    expect(err).toBeInstanceOf(DuplicateScheduledBuildError);
+    expect(err.existingBuildId).toBe(b.id);
+    const next = await requestBuild(db.pool, { projectId: p.id, reason: "daily", scheduledFor: new Date("2026-01-03T03:00:00Z") });
+    expect(next.scheduledFor).toEqual(new Date("2026-01-03T03:00:00Z"));
+  });
+
+  it("refuses a deactivated project", async () => {
+    const p = await project();
+    await deactivateProject(db.pool, p.id);
+    await expect(requestBuild(db.pool, { projectId: p.id, reason: "manual" })).rejects.toBeInstanceOf(ProjectInactiveError);
+  });
+
+  it("lets exactly one of many concurrent identical requests through", async () => {
+    const p = await project();
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => requestBuild(db.pool, { projectId: p.id, reason: "api" })));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results) if (r.status === "rejected") expect(r.reason).toBeInstanceOf(DuplicateBuildError);
+  });
+});
+
+describe("transitionBuild", () => {
+  it("allows every legal transition from its state and refuses it from any other state", async () => {
+    for (const from of BUILD_STATES) {
+      for (const to of BUILD_TRANSITIONS[from]) {
+        const b = await buildIn(from);
+        const set = to === "FAILED" ? { failureKind: "builder" as const } : {};
+        // From a wrong state: nothing happens.
+        const wrong = BUILD_STATES.find((s) => s !== from && BUILD_TRANSITIONS[s].includes(to))!;
+        if (wrong) expect(await transitionBuild(db.pool, b.id, { from: wrong, to, set }), `${wrong}->${to} on a ${from} build`).toBe(false);
+        expect(await transitionBuild(db.pool, b.id, { from, to, set }), `${from}->${to}`).toBe(true);
+        const after = (await getBuildRow(db.pool, b.id))!;
+        expect(after.state).toBe(to);
+        if (to === "SUCCEEDED" || to === "FAILED" || to === "CANCELLED") expect(after.finishedAt).toBeInstanceOf(Date);
+        // The same transition again is stale.
+        if (from !== to) expect(await transitionBuild(db.pool, b.id, { from, to, set })).toBe(false);
+      }
+    }
+  });
+
+  it("throws for an illegal transition before touching the database", async () => {
+    const b = await buildIn("SUCCEEDED");
+    await expect(transitionBuild(db.pool, b.id, { from: "SUCCEEDED", to: "QUEUED" })).rejects.toBeInstanceOf(IllegalTransitionError);
+    await expect(transitionBuild(db.pool, b.id, { from: "QUEUED", to: "SUCCEEDED" })).rejects.toBeInstanceOf(IllegalTransitionError);
+    expect((await getBuildRow(db.pool, b.id))!.state).toBe("SUCCEEDED");
+  });
+
+  it("requires a failure kind for FAILED and refuses one elsewhere", async () => {
+    const b = await buildIn("BUILDING");
+    await expect(transitionBuild(db.pool, b.id, { from: "BUILDING", to: "FAILED" })).rejects.toThrow(/failure kind/);
+    await expect(transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", set: { failureKind: "build" } })).rejects.toThrow(/failure kind/);
+  });
+
+  it("checks the cookie when given", async () => {
+    const b = await buildIn("BUILDING");
+    expect(b.cookie).toBe(`${b.id}-1`);
+    expect(await transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", cookie: `${b.id}-2` })).toBe(false);
+    expect(await transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", cookie: null })).toBe(false);
+    expect((await getBuildRow(db.pool, b.id))!.state).toBe("BUILDING");
+    expect(
+      await transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", cookie: `${b.id}-1`, set: { configRevision: "abc123", slaveResult: "OK" } }),
+    ).toBe(true);
+    const after = (await getBuildRow(db.pool, b.id))!;
+    expect(after).toMatchObject({ state: "COLLECTING", configRevision: "abc123", slaveResult: "OK" });
+    expect(after.updatedAt.getTime()).toBeGreaterThanOrEqual(b.updatedAt.getTime());
+  });
+
+  it("sets the given columns, with 'now' meaning the database clock", async () => {
+    const b = await buildIn("QUEUED");
+    const builder = await addBuilder(db.pool, { name: "b-set", url: "http://127.0.0.1:1", token: "t" });
+    const when = new Date("2026-03-04T05:06:07Z");
+    expect(
+      await transitionBuild(db.pool, b.id, {
+        from: "QUEUED",
+        to: "DISPATCHING",
+        cookie: null,
+        set: { cookie: `${b.id}-1`, attempt: 1, builderId: builder.id, dispatchedAt: "now", startedAt: when, requeueCount: 2, artifactDir: "p/x" },
+      }),
+    ).toBe(true);
+    const after = (await getBuildRow(db.pool, b.id))!;
+    expect(after).toMatchObject({ cookie: `${b.id}-1`, attempt: 1, builderId: builder.id, startedAt: when, requeueCount: 2, artifactDir: "p/x" });
+    expect(Math.abs(after.dispatchedAt!.getTime() - Date.now())).toBeLessThan(60_000);
+  });
+
+  it("lets exactly one of 20 concurrent dispatchers win", async () => {
+    const b = await buildIn("QUEUED");
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const client = await db.pool.connect();
+        try {
+          return await transitionBuild(client, b.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${b.id}-${i + 1}`, attempt: i + 1 } });
+        } finally {
+          client.release();
+        }
+      }),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const winner = results.indexOf(true);
+    expect((await getBuildRow(db.pool, b.id))!).toMatchObject({ state: "DISPATCHING", cookie: `${b.id}-${winner + 1}`, attempt: winner + 1 });
+  });
+});
+
+describe("cancelBuild", () => {
+  it("cancels from each state as the rules say", async () => {
+    const expected: Record<BuildState, BuildState | "error"> = {
+      QUEUED: "CANCELLED",
+      DISPATCHING: "CANCELLING",
+      BUILDING: "CANCELLING",
+      COLLECTING: "CANCELLING",
+      CANCELLING: "CANCELLING",
+      SUCCEEDED: "error",
+      FAILED: "error",
+      CANCELLED: "error",
+    };
+    for (const state of BUILD_STATES) {
+      const b = await buildIn(state);
+      if (expected[state] === "error") {
+        const err = await cancelBuild(db.pool, b.id).catch((e) => e);
+        expect(err, state).toBeInstanceOf(BuildStateError);
+        expect(err.message).toBe(`Build #${b.id} has already finished (${state}); there is nothing to cancel.`);
+        expect((await getBuildRow(db.pool, b.id))!.state).toBe(state);
+      } else {
+        expect(await cancelBuild(db.pool, b.id), state).toEqual({ state: expected[state] });
+        const after = (await getBuildRow(db.pool, b.id))!;
+        expect(after.state).toBe(expected[state]);
+        if (state === "QUEUED") expect(after.finishedAt).toBeInstanceOf(Date);
+      }
+    }
+    await expect(cancelBuild(db.pool, 999999)).rejects.toThrow("There is no build #999999.");
+  });
+});
+
+describe("retryBuild", () => {
+  it("retries only failed or cancelled builds, as a new build that refers to the old", async () => {
+    const user = await createUser(db.pool, { name: "retrier", role: "builder", passwordHash: "scrypt$x" });
+    for (const state of BUILD_STATES) {
+      const b = await buildIn(state);
+      if (state === "FAILED" || state === "CANCELLED") {
+        const r = await retryBuild(db.pool, b.id, user.id);
+        expect(r).toMatchObject({ state: "QUEUED", reason: "retry", retryOf: b.id, projectId: b.projectId, configRef: b.configRef, requestedBy: user.id });
+      } else {
+        const err = await retryBuild(db.pool, b.id, user.id).catch((e) => e);
+        expect(err, state).toBeInstanceOf(BuildStateError);
+        expect(err.message).toMatch(state === "SUCCEEDED" ? /succeeded; request a new build/ : /only failed or cancelled builds can be retried/);
+      }
+    }
+  });
+
+  it("keeps the milestone and refuses a retry while an identical build is queued", async () => {
+    const p = await project();
+    const b = await requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "2.0" });
+    await transitionBuild(db.pool, b.id, { from: "QUEUED", to: "FAILED", set: { failureKind: "config" } });
+    const r = await retryBuild(db.pool, b.id, null);
+    expect(r).toMatchObject({ milestone: "2.0", reason: "retry" });
+    await expect(retryBuild(db.pool, b.id, null)).rejects.toBeInstanceOf(DuplicateBuildError);
+  });
+});
+
+describe("reading builds", () => {
+  it("getBuild joins names and counts; listBuilds filters, pages and hides private projects", async () => {
+    const owner = await createUser(db.pool, { name: "owner", role: "builder", passwordHash: "scrypt$x" });
+    const stranger = await createUser(db.pool, { name: "stranger", role: "viewer", passwordHash: "scrypt$x" });
+    const pub = await project();
+    const priv = await project({ private: true });
+    await db.pool.query("INSERT INTO project_members (project_id, user_id) VALUES ($1, $2)", [priv.id, owner.id]);
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const b = await requestBuild(db.pool, { projectId: pub.id, reason: "manual", configRef: `r${i}`, requestedBy: owner.id });
+      ids.push(b.id);
+    }
+    const hidden = await requestBuild(db.pool, { projectId: priv.id, reason: "manual" });
+    const d = (await getBuild(db.pool, ids[0]!))!;
+    expect(d).toMatchObject({ projectName: pub.name, requestedByName: "owner", builderName: null, artifactCount: 0, projectPrivate: false });
+    expect(await getBuild(db.pool, hidden.id, { userId: stranger.id, role: "viewer" })).toBeNull();
+    expect(await getBuild(db.pool, hidden.id, { userId: owner.id, role: "builder" })).not.toBeNull();
+
+    const page1 = await listBuilds(db.pool, { viewer: SYSTEM_VIEWER, projectId: pub.id, limit: 3 });
+    expect(page1.map((b) => b.id)).toEqual([ids[4], ids[3], ids[2]]);
+    const page2 = await listBuilds(db.pool, { viewer: SYSTEM_VIEWER, projectId: pub.id, limit: 3, before: page1[2]!.id });
+    expect(page2.map((b) => b.id)).toEqual([ids[1], ids[0]]);
+    const asStranger = await listBuilds(db.pool, { viewer: { userId: stranger.id, role: "viewer" }, limit: 200 });
+    expect(asStranger.some((b) => b.id === hidden.id)).toBe(false);
+    expect(asStranger.some((b) => b.id === ids[0])).toBe(true);
+    const anon = await listBuilds(db.pool, { viewer: { userId: null, role: null }, limit: 200 });
+    expect(anon.some((b) => b.id === hidden.id)).toBe(false);
+    const asOwner = await listBuilds(db.pool, { viewer: { userId: owner.id, role: "builder" }, state: "QUEUED", limit: 1000 });
+    expect(asOwner.some((b) => b.id === hidden.id)).toBe(true);
+    expect(asOwner.length).toBeLessThanOrEqual(200);
+    const retries = await listBuilds(db.pool, { viewer: SYSTEM_VIEWER, reason: "retry" });
+    expect(retries.every((b) => b.reason === "retry")).toBe(true);
+  });
+
+  it("counts by state and lists active and queued builds", async () => {
+    const before = await countBuildsByState(db.pool);
+    const building = await buildIn("BUILDING");
+    const cancelling = await buildIn("CANCELLING");
+    const after = await countBuildsByState(db.pool);
+    expect(after.BUILDING).toBe(before.BUILDING + 1);
+    expect(after.CANCELLING).toBe(before.CANCELLING + 1);
+    expect(after.QUEUED).toBe(before.QUEUED);
+    const active = (await listActiveBuilds(db.pool)).map((b) => b.id);
+    expect(active).toContain(building.id);
+    expect(active).toContain(cancelling.id);
+    const queued = await listQueuedBuilds(db.pool);
+    expect(queued.every((b) => b.state === "QUEUED")).toBe(true);
+    for (let i = 1; i < queued.length; i++) expect(queued[i - 1]!.priority).toBeGreaterThanOrEqual(queued[i]!.priority);
+  });
+});
