@@ -1,0 +1,247 @@
+// Thin typed adapters over the `xmlrpc` package's serializer and deserializer (its lib files,
+// used directly: its server and client are unsafe, see FIELD-NOTES.md). What we add:
+//  - outgoing values are checked first: integers beyond 32 bits, NaN, bigint, functions are
+//    refused (sizes travel as decimal strings by contract), undefined struct members are
+//    dropped instead of becoming empty strings, Dates go out as ISO strings with offset;
+//  - incoming XML is parsed with limits: no DOCTYPE (so no entity tricks), bounded nesting of
+//    arrays/structs and of elements, bounded element count;
+//  - incoming values are rebuilt as plain data: structs become fresh objects of their own
+//    string keys (a member named "__proto__" cannot swap a prototype), Dates become ISO
+//    strings, <i8> stays the decimal string the package makes of it, <nil/> is null.
+import { createRequire } from "node:module";
+import { Readable } from "node:stream";
+
+const require = createRequire(import.meta.url);
+
+interface SaxStream {
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  removeAllListeners(event: string): unknown;
+}
+interface XmlrpcDeserializer {
+  parser: SaxStream;
+  onError(err: Error | string): void;
+  onDone(): void;
+  deserializeMethodCall(stream: Readable, callback: (err: Error | null | undefined, method?: string, params?: unknown[]) => void): void;
+  deserializeMethodResponse(
+    stream: Readable,
+    callback: (err: (Error & { faultCode?: unknown; faultString?: unknown }) | null | undefined, result?: unknown) => void,
+  ): void;
+}
+interface XmlrpcSerializer {
+  serializeMethodCall(method: string, params: unknown[], encoding?: string): string;
+  serializeMethodResponse(value: unknown): string;
+  serializeFault(fault: unknown): string;
+}
+
+const DeserializerCtor = require("xmlrpc/lib/deserializer.js") as new (encoding?: string) => XmlrpcDeserializer;
+const serializer = require("xmlrpc/lib/serializer.js") as XmlrpcSerializer;
+
+/** Nesting of arrays/structs we accept (in and out). */
+export const MAX_VALUE_DEPTH = 64;
+/** Nesting of XML elements we accept: value depth × 3 elements per level, plus the envelope. */
+export const MAX_ELEMENT_DEPTH = MAX_VALUE_DEPTH * 3 + 8;
+/** Elements per message we accept. */
+export const MAX_ELEMENTS = 100_000;
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+/** A value we refuse to put on the wire (a programming error on the sending side). */
+export class RpcEncodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RpcEncodeError";
+  }
+}
+
+/** Incoming bytes that are not a well-formed XML-RPC message within our limits. */
+export class RpcDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RpcDecodeError";
+  }
+}
+
+function describePath(path: string): string {
+  return path === "" ? "the value" : `the value at ${path}`;
+}
+
+/** Checks and copies a value for the wire; throws RpcEncodeError for what XML-RPC cannot carry faithfully. */
+export function toWire(value: unknown, path = "", depth = 0): unknown {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      if (!Number.isFinite(value)) throw new RpcEncodeError(`Cannot send ${describePath(path)}: ${value} is not a finite number.`);
+      if (Number.isInteger(value) && (value < INT32_MIN || value > INT32_MAX)) {
+        throw new RpcEncodeError(
+          `Cannot send ${describePath(path)}: ${value} does not fit an XML-RPC int (32 bits); send it as a decimal string.`,
+        );
+      }
+      return value;
+    case "object": {
+      if (value === null) return null;
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime())) throw new RpcEncodeError(`Cannot send ${describePath(path)}: it is an invalid date.`);
+        return value.toISOString();
+      }
+      if (Buffer.isBuffer(value)) return value;
+      if (depth >= MAX_VALUE_DEPTH) {
+        throw new RpcEncodeError(`Cannot send ${describePath(path)}: values nest deeper than ${MAX_VALUE_DEPTH} levels.`);
+      }
+      if (Array.isArray(value)) {
+        return value.map((item, i) => (item === undefined ? null : toWire(item, `${path}[${i}]`, depth + 1)));
+      }
+      const out: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) {
+        if (item === undefined) continue;
+        out[key] = toWire(item, path === "" ? key : `${path}.${key}`, depth + 1);
+      }
+      return out;
+    }
+    case "undefined":
+      return null;
+    default:
+      throw new RpcEncodeError(`Cannot send ${describePath(path)}: a ${typeof value} has no XML-RPC form.`);
+  }
+}
+
+/** Rebuilds a deserialized value as plain data (see the header comment). */
+export function fromWire(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (Buffer.isBuffer(value)) return value;
+  if (Array.isArray(value)) return value.map(fromWire);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    // The package builds structs with `struct[name] = value`; "__proto__" never becomes an own
+    // key there (it swaps the prototype instead), so it is dropped here with that prototype.
+    Object.defineProperty(out, key, {
+      value: fromWire((value as Record<string, unknown>)[key]),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
+export function serializeCall(method: string, params: unknown[]): string {
+  return serializer.serializeMethodCall(method, toWire(params) as unknown[]);
+}
+
+export function serializeResponse(value: unknown): string {
+  return serializer.serializeMethodResponse(toWire(value));
+}
+
+export function serializeFault(faultCode: number, faultString: string): string {
+  return serializer.serializeFault({ faultCode, faultString });
+}
+
+/** Runs the package's deserializer over `body` with our limits; rejects with RpcDecodeError. */
+function runDeserializer<T>(
+  body: Buffer,
+  start: (d: XmlrpcDeserializer, stream: Readable, done: (err: Error | null, value?: T) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let aborted = false;
+    const done = (err: Error | null, value?: T) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve(value as T);
+    };
+    const d = new DeserializerCtor("utf8");
+    const fail = (message: string) => {
+      aborted = true;
+      d.onError(new RpcDecodeError(message));
+    };
+    let depth = 0;
+    let valueDepth = 0;
+    let elements = 0;
+    // The package's end handler throws on a <fault> without a value (it reads a property of
+    // undefined) from inside a stream event, which would crash the process: wrap it.
+    d.parser.removeAllListeners("end");
+    d.parser.on("end", () => {
+      try {
+        d.onDone();
+      } catch (err) {
+        done(decodeError(err as Error));
+      }
+    });
+    d.parser.on("doctype", () => fail("The request contains a DOCTYPE, which XML-RPC does not use."));
+    d.parser.on("processinginstruction", (pi: { name?: string }) => {
+      if (typeof pi?.name === "string" && pi.name.toLowerCase() !== "xml") fail("The request contains an XML processing instruction, which XML-RPC does not use.");
+    });
+    d.parser.on("opentag", (node: { name: string }) => {
+      if (aborted) return;
+      depth += 1;
+      elements += 1;
+      if (node.name === "ARRAY" || node.name === "STRUCT") valueDepth += 1;
+      if (valueDepth > MAX_VALUE_DEPTH) fail(`Values nest deeper than ${MAX_VALUE_DEPTH} levels.`);
+      else if (depth > MAX_ELEMENT_DEPTH) fail(`XML elements nest deeper than ${MAX_ELEMENT_DEPTH} levels.`);
+      else if (elements > MAX_ELEMENTS) fail(`The message has more than ${MAX_ELEMENTS} XML elements.`);
+    });
+    d.parser.on("closetag", (name: string) => {
+      depth -= 1;
+      if (name === "ARRAY" || name === "STRUCT") valueDepth -= 1;
+    });
+    // Feed the body in slices so a limit hit stops the parse instead of reading on.
+    const SLICE = 64 * 1024;
+    let offset = 0;
+    const stream = new Readable({
+      read() {
+        if (aborted || settled || offset >= body.length) {
+          this.push(null);
+          return;
+        }
+        this.push(body.subarray(offset, offset + SLICE));
+        offset += SLICE;
+      },
+    });
+    try {
+      start(d, stream, done);
+    } catch (err) {
+      done(err as Error);
+    }
+  });
+}
+
+function decodeError(err: Error): RpcDecodeError {
+  if (err instanceof RpcDecodeError) return err;
+  // sax messages carry "\nLine: …"; keep the first line.
+  const first = String(err.message ?? err).split("\n")[0]!.slice(0, 200);
+  return new RpcDecodeError(`The message is not well-formed XML-RPC (${first}).`);
+}
+
+export interface DecodedCall {
+  method: string;
+  params: unknown[];
+}
+
+export function deserializeCall(body: Buffer): Promise<DecodedCall> {
+  return runDeserializer<DecodedCall>(body, (d, stream, done) => {
+    d.deserializeMethodCall(stream, (err, method, params) => {
+      if (err) return done(decodeError(err));
+      done(null, { method: String(method), params: (fromWire(params ?? []) as unknown[]) ?? [] });
+    });
+  });
+}
+
+export type DecodedResponse = { fault: false; value: unknown } | { fault: true; faultCode: unknown; faultString: unknown };
+
+export function deserializeResponse(body: Buffer): Promise<DecodedResponse> {
+  return runDeserializer<DecodedResponse>(body, (d, stream, done) => {
+    d.deserializeMethodResponse(stream, (err, result) => {
+      if (err) {
+        if (!(err instanceof RpcDecodeError) && "faultCode" in err) {
+          return done(null, { fault: true, faultCode: err.faultCode, faultString: err.faultString });
+        }
+        return done(decodeError(err));
+      }
+      done(null, { fault: false, value: fromWire(result) });
+    });
+  });
+}
