@@ -71,63 +71,68 @@ function quote(value: string, max = 60): string {
   return JSON.stringify(shown);
 }
 
+/** "The build call", or "This call" when the method is not named. */
+function callName(method: string): string {
+  return method ? `The ${method} call` : "This call";
+}
+
 function expectCount(method: string, params: unknown[], min: number, max: number, what: string): void {
-  if (!Array.isArray(params)) throw invalid(`${method} expects a list of arguments.`);
+  if (!Array.isArray(params)) throw invalid(`${callName(method)} expects a list of arguments.`);
   if (params.length < min || params.length > max) {
-    throw invalid(`${method} expects ${what}, but got ${params.length} argument${params.length === 1 ? "" : "s"}.`);
+    throw invalid(`${callName(method)} expects ${what}, but got ${params.length} argument${params.length === 1 ? "" : "s"}.`);
   }
 }
 
 function checkCookie(method: string, value: unknown): string {
-  if (typeof value !== "string") throw invalid(`${method} expects the build cookie as a string, not ${kindOf(value)}.`);
+  if (typeof value !== "string") throw invalid(`${callName(method)} expects the build cookie as a string, not ${kindOf(value)}.`);
   if (!COOKIE_PATTERN.test(value)) {
-    throw invalid(`${method} got the cookie ${quote(value)}; a cookie looks like "<build id>-<attempt>", for example "42-1".`);
+    throw invalid(`${callName(method)} got the cookie ${quote(value)}; a cookie looks like "<build id>-<attempt>", for example "42-1".`);
   }
   return value;
 }
 
 function checkName(field: string, value: unknown, pattern: RegExp, example: string): string {
-  if (typeof value !== "string") throw invalid(`build needs ${field} as a string, not ${kindOf(value)}.`);
+  if (typeof value !== "string") throw invalid(`The build call needs ${field} as a string, not ${kindOf(value)}.`);
   if (!pattern.test(value)) {
-    throw invalid(`build got the ${field} ${quote(value)}; it must be letters, digits and . _ - (for example "${example}").`);
+    throw invalid(`The build call got the ${field} ${quote(value)}; it must be letters, digits and . _ - (for example "${example}").`);
   }
   return value;
 }
 
 function checkConfigUrl(value: unknown): string {
-  if (typeof value !== "string") throw invalid(`build needs configUrl as a string, not ${kindOf(value)}.`);
-  if (value.length === 0) throw invalid("build needs a configUrl, but it is empty.");
-  if (value.length > MAX_CONFIG_URL_LENGTH) throw invalid(`build got a configUrl of ${value.length} characters; at most ${MAX_CONFIG_URL_LENGTH} are allowed.`);
-  if (CONTROL_CHARS.test(value) || /\s/.test(value)) throw invalid("build got a configUrl containing spaces or control characters; give a plain URL.");
-  if (value.startsWith("-")) throw invalid(`build got the configUrl ${quote(value)}, which looks like a command-line option; give a URL.`);
+  if (typeof value !== "string") throw invalid(`The build call needs configUrl as a string, not ${kindOf(value)}.`);
+  if (value.length === 0) throw invalid("The build call needs a configUrl, but it is empty.");
+  if (value.length > MAX_CONFIG_URL_LENGTH) throw invalid(`The build call got a configUrl of ${value.length} characters; at most ${MAX_CONFIG_URL_LENGTH} are allowed.`);
+  if (CONTROL_CHARS.test(value) || /\s/.test(value)) throw invalid("The build call got a configUrl containing spaces or control characters; give a plain URL.");
+  if (value.startsWith("-")) throw invalid(`The build call got the configUrl ${quote(value)}, which looks like a command-line option; give a URL.`);
   return value;
 }
 
 function checkConfigRef(value: unknown): string {
-  if (typeof value !== "string") throw invalid(`build needs configRef as a string, not ${kindOf(value)}.`);
-  if (value.length === 0) throw invalid("build got an empty configRef; leave it out to build the default branch.");
-  if (value.length > MAX_CONFIG_REF_LENGTH) throw invalid(`build got a configRef of ${value.length} characters; at most ${MAX_CONFIG_REF_LENGTH} are allowed.`);
-  if (value.startsWith("-")) throw invalid(`build got the configRef ${quote(value)}, which looks like a command-line option; give a branch, tag or commit.`);
-  if (CONTROL_CHARS.test(value) || /\s/.test(value)) throw invalid("build got a configRef containing spaces or control characters; give a branch, tag or commit.");
+  if (typeof value !== "string") throw invalid(`The build call needs configRef as a string, not ${kindOf(value)}.`);
+  if (value.length === 0) throw invalid("The build call got an empty configRef; leave it out to build the default branch.");
+  if (value.length > MAX_CONFIG_REF_LENGTH) throw invalid(`The build call got a configRef of ${value.length} characters; at most ${MAX_CONFIG_REF_LENGTH} are allowed.`);
+  if (value.startsWith("-")) throw invalid(`The build call got the configRef ${quote(value)}, which looks like a command-line option; give a branch, tag or commit.`);
+  if (CONTROL_CHARS.test(value) || /\s/.test(value)) throw invalid("The build call got a configRef containing spaces or control characters; give a branch, tag or commit.");
   return value;
 }
 
 function checkEnv(value: unknown): Record<string, string> {
-  if (!isStruct(value)) throw invalid(`build needs env as a struct of names to strings, not ${kindOf(value)}.`);
+  if (!isStruct(value)) throw invalid(`The build call needs env as a struct of names to strings, not ${kindOf(value)}.`);
   const names = Object.keys(value);
-  if (names.length > MAX_ENV_VARIABLES) throw invalid(`build got ${names.length} environment variables; at most ${MAX_ENV_VARIABLES} are allowed.`);
+  if (names.length > MAX_ENV_VARIABLES) throw invalid(`The build call got ${names.length} environment variables; at most ${MAX_ENV_VARIABLES} are allowed.`);
   const out: Record<string, string> = {};
   for (const name of names) {
     if (!ENV_NAME_PATTERN.test(name) || name.length > 128) {
-      throw invalid(`build got the environment variable name ${quote(name)}; names are upper-case letters, digits and _, not starting with a digit.`);
+      throw invalid(`The build call got the environment variable name ${quote(name)}; names are upper-case letters, digits and _, not starting with a digit.`);
     }
     if (RESERVED_ENV_NAMES.has(name) || RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p))) {
-      throw invalid(`build got the environment variable ${name}, which the builder sets itself or does not allow; choose another name.`);
+      throw invalid(`The build call got the environment variable ${name}, which the builder sets itself or does not allow; choose another name.`);
     }
     const v = value[name];
-    if (typeof v !== "string") throw invalid(`build needs the environment variable ${name} as a string, not ${kindOf(v)}.`);
-    if (v.length > MAX_ENV_VALUE_LENGTH) throw invalid(`build got ${v.length} characters for ${name}; at most ${MAX_ENV_VALUE_LENGTH} are allowed.`);
-    if (v.includes("\u0000")) throw invalid(`build got a NUL character in ${name}, which an environment variable cannot hold.`);
+    if (typeof v !== "string") throw invalid(`The build call needs the environment variable ${name} as a string, not ${kindOf(v)}.`);
+    if (v.length > MAX_ENV_VALUE_LENGTH) throw invalid(`The build call got ${v.length} characters for ${name}; at most ${MAX_ENV_VALUE_LENGTH} are allowed.`);
+    if (v.includes("\u0000")) throw invalid(`The build call got a NUL character in ${name}, which an environment variable cannot hold.`);
     Object.defineProperty(out, name, { value: v, enumerable: true, writable: true, configurable: true });
   }
   return out;
@@ -135,10 +140,10 @@ function checkEnv(value: unknown): Record<string, string> {
 
 function checkTimeout(value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw invalid(`build needs timeoutSeconds as a whole number of seconds, not ${kindOf(value)}.`);
+    throw invalid(`The build call needs timeoutSeconds as a whole number of seconds, not ${kindOf(value)}.`);
   }
   if (value < MIN_BUILD_TIMEOUT_SECONDS || value > MAX_BUILD_TIMEOUT_SECONDS) {
-    throw invalid(`build got timeoutSeconds ${value}; it must be between ${MIN_BUILD_TIMEOUT_SECONDS} and ${MAX_BUILD_TIMEOUT_SECONDS}.`);
+    throw invalid(`The build call got timeoutSeconds ${value}; it must be between ${MIN_BUILD_TIMEOUT_SECONDS} and ${MAX_BUILD_TIMEOUT_SECONDS}.`);
   }
   return value;
 }
@@ -148,15 +153,15 @@ export function parseBuildParams(params: unknown[]): [cookie: string, args: Buil
   expectCount("build", params, 2, 2, "2 arguments (the cookie and a struct of build arguments)");
   const cookie = checkCookie("build", params[0]);
   const raw = params[1];
-  if (!isStruct(raw)) throw invalid(`build expects its second argument to be a struct of build arguments, not ${kindOf(raw)}.`);
+  if (!isStruct(raw)) throw invalid(`The build call expects its second argument to be a struct of build arguments, not ${kindOf(raw)}.`);
   const unknown = Object.keys(raw).filter((k) => !(BUILD_ARG_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) {
-    throw invalid(`build does not know the argument${unknown.length === 1 ? "" : "s"} ${unknown.slice(0, 5).map((k) => quote(k, 40)).join(", ")}; it takes ${BUILD_ARG_KEYS.join(", ")}.`);
+    throw invalid(`The build call does not know the argument${unknown.length === 1 ? "" : "s"} ${unknown.slice(0, 5).map((k) => quote(k, 40)).join(", ")}; it takes ${BUILD_ARG_KEYS.join(", ")}.`);
   }
   const given = (key: string) => Object.hasOwn(raw, key) && raw[key] !== null;
-  if (!given("project")) throw invalid("build needs the project name (project).");
-  if (!given("configUrl")) throw invalid("build needs the configuration's git URL (configUrl).");
-  if (!given("architecture")) throw invalid("build needs the architecture to build for (architecture).");
+  if (!given("project")) throw invalid("The build call needs the project name (project).");
+  if (!given("configUrl")) throw invalid("The build call needs the configuration's git URL (configUrl).");
+  if (!given("architecture")) throw invalid("The build call needs the architecture to build for (architecture).");
   const args: BuildArgs = {
     project: checkName("project", raw.project, PROJECT_NAME_PATTERN, "debian-live"),
     configUrl: checkConfigUrl(raw.configUrl),
@@ -170,7 +175,7 @@ export function parseBuildParams(params: unknown[]): [cookie: string, args: Buil
 }
 
 /** abort(cookie) and clean(cookie). */
-export function parseCookieParam(params: unknown[], method = "this method"): string {
+export function parseCookieParam(params: unknown[], method = ""): string {
   expectCount(method, params, 1, 1, "1 argument (the build cookie)");
   return checkCookie(method, params[0]);
 }
@@ -195,7 +200,7 @@ export function parseStatusParams(params: unknown[]): StatusParams {
     return { waitSeconds: 0 };
   }
   if (typeof known !== "number" || !Number.isInteger(known) || known < 0) {
-    throw invalid(`status expects the known version as a whole number of at least 0, not ${typeof known === "number" ? known : kindOf(known)}.`);
+    throw invalid(`The status call expects the known version as a whole number of at least 0, not ${typeof known === "number" ? known : kindOf(known)}.`);
   }
   const waitSeconds = wait === undefined || wait === null ? MAX_STATUS_WAIT_SECONDS : checkWait(wait);
   return { knownVersion: known, waitSeconds };
@@ -203,12 +208,12 @@ export function parseStatusParams(params: unknown[]): StatusParams {
 
 function checkWait(wait: unknown): number {
   if (typeof wait !== "number" || !Number.isFinite(wait) || wait < 0) {
-    throw invalid(`status expects the seconds to wait as a number of at least 0, not ${typeof wait === "number" ? wait : kindOf(wait)}.`);
+    throw invalid(`The status call expects the seconds to wait as a number of at least 0, not ${typeof wait === "number" ? wait : kindOf(wait)}.`);
   }
   return Math.min(wait, MAX_STATUS_WAIT_SECONDS);
 }
 
 /** info() and other methods without arguments. */
-export function noParams(params: unknown[], method = "this method"): void {
+export function noParams(params: unknown[], method = ""): void {
   expectCount(method, params, 0, 0, "no arguments");
 }

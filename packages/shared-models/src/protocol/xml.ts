@@ -171,11 +171,12 @@ function runDeserializer<T>(
         done(decodeError(err as Error));
       }
     });
-    d.parser.on("doctype", () => fail("The request contains a DOCTYPE, which XML-RPC does not use."));
+    d.parser.on("doctype", () => fail("The message contains a DOCTYPE, which XML-RPC does not use."));
     d.parser.on("processinginstruction", (pi: { name?: string }) => {
-      if (typeof pi?.name === "string" && pi.name.toLowerCase() !== "xml") fail("The request contains an XML processing instruction, which XML-RPC does not use.");
+      if (typeof pi?.name === "string" && pi.name.toLowerCase() !== "xml") fail("The message contains an XML processing instruction, which XML-RPC does not use.");
     });
     d.parser.on("opentag", (node: { name: string }) => {
+      text = "";
       if (aborted) return;
       depth += 1;
       elements += 1;
@@ -184,9 +185,27 @@ function runDeserializer<T>(
       else if (depth > MAX_ELEMENT_DEPTH) fail(`XML elements nest deeper than ${MAX_ELEMENT_DEPTH} levels.`);
       else if (elements > MAX_ELEMENTS) fail(`The message has more than ${MAX_ELEMENTS} XML elements.`);
     });
+    // Scalars the package would read leniently (parseInt("12abc") is 12, an <int> beyond 32
+    // bits passes, a <double> of 1e999 is Infinity) are refused here instead.
+    let text = "";
+    const onText = (t: string) => {
+      if (text.length < 400) text += t;
+    };
+    d.parser.on("text", onText);
+    d.parser.on("cdata", onText);
     d.parser.on("closetag", (name: string) => {
       depth -= 1;
       if (name === "ARRAY" || name === "STRUCT") valueDepth -= 1;
+      if (aborted) return;
+      if (name === "INT" || name === "I4") {
+        const n = /^\s*[+-]?[0-9]{1,12}\s*$/.test(text) ? Number(text) : NaN;
+        if (!Number.isInteger(n) || n < INT32_MIN || n > INT32_MAX) {
+          fail(`The value ${JSON.stringify(text.trim().slice(0, 40))} is not an XML-RPC int (a whole number of 32 bits); larger numbers travel as decimal strings.`);
+        }
+      } else if (name === "DOUBLE") {
+        const n = /^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$/.test(text) ? Number(text) : NaN;
+        if (!Number.isFinite(n)) fail(`The value ${JSON.stringify(text.trim().slice(0, 40))} is not a finite XML-RPC double.`);
+      }
     });
     // Feed the body in slices so a limit hit stops the parse instead of reading on.
     const SLICE = 64 * 1024;
