@@ -20,3 +20,6 @@ export * from "./db/builders.js";
 export * from "./db/users.js";
 export * from "./db/tokens.js";
 export * from "./db/audit.js";
+export * from "./db/artifacts.js";
+export * from "./db/logs.js";
+export * from "./db/manifests.js";
