@@ -30,7 +30,8 @@ export function readInteger(env: Env, name: string, fallback: number, min: numbe
   if (value === undefined) return fallback;
   if (!/^-?[0-9]+$/.test(value)) throw new ConfigError(`${name} must be a whole number, not "${value}".`);
   const n = Number(value);
-  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, not ${n}.`);
+  // Quote what was written: a huge value would otherwise print as 1e+21.
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, not ${value}.`);
   return n;
 }
 
@@ -66,13 +67,22 @@ export function readDatabaseUrl(env: Env): string {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw new ConfigError("DATABASE_URL must be a postgres:// or postgresql:// connection URL.");
   }
+  try {
+    new URL(url);
+  } catch {
+    // The value is not repeated: it may hold a password.
+    throw new ConfigError("DATABASE_URL is not a valid URL; percent-encode special characters in the user name and password.");
+  }
   return url;
 }
 
 export function readList(env: Env, name: string, fallback: string[]): string[] {
   const value = raw(env, name);
   if (value === undefined) return fallback;
-  return value.split(",").map((s) => s.trim()).filter(Boolean);
+  const items = value.split(",").map((s) => s.trim()).filter(Boolean);
+  // "," or " , " is a mistake, not a wish for an empty list (unset the variable for the default).
+  if (items.length === 0) throw new ConfigError(`${name} must be a comma-separated list, not "${value}".`);
+  return items;
 }
 
 /** Run a daemon's config reader; on ConfigError print the sentence and exit 2. */
