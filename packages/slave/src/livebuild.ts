@@ -1,0 +1,384 @@
+// One build: clone the config branch, run `lb clean --purge`, `lb config`, `lb build`, classify
+// the result, move the result files into the cache. Abort and timeout stop it from outside.
+import { mkdir, readdir, lstat } from "node:fs/promises";
+import { join } from "node:path";
+import { simpleGit, type SimpleGit } from "simple-git";
+import type { BuildArgs, BuildResult, FileKind, ResultFile } from "@lexbuilder/shared-models";
+import type { BuildLog } from "./buildlog.js";
+import type { ResultCache } from "./cache.js";
+import { killBuild, MARKER_VARIABLE, spawnInGroup, unmountUnder, type Exit, type KillResult } from "./processes.js";
+import { freeDiskBytes } from "./readiness.js";
+
+// ---------------------------------------------------------------------------------------------
+// Config URLs and refs: refused before a build starts (fault -32602 with the sentence).
+
+/** The transport a config URL would use, or a sentence saying why it is refused. */
+export function checkConfigUrl(url: string, allowedSchemes: readonly string[]): { scheme: string } | { refused: string } {
+  const allowed = `allowed here: ${allowedSchemes.join(", ")} (LEXBUILDER_SLAVE_ALLOWED_SCHEMES)`;
+  if (url.length === 0 || url.length > 2048 || /[\0-\x1f\x7f]/.test(url)) {
+    return { refused: "The config URL is empty, too long or contains control characters." };
+  }
+  if (url.startsWith("-")) return { refused: `The config URL "${url}" starts with "-" and would be read as a git option; it is refused.` };
+  // git's "<transport>::<address>" syntax runs remote helpers (ext:: runs any command).
+  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(url)) {
+    return { refused: `The config URL uses git's "transport::address" form (such as ext:: or fd::), which is refused; use a URL with a scheme ${allowed}.` };
+  }
+  let scheme: string;
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url);
+  if (m) scheme = m[1]!.toLowerCase();
+  else if (url.startsWith("/")) scheme = "file";
+  else if (/^(?:[^@/:\s]+@)?[A-Za-z0-9.-]+:[^/]/.test(url) || /^(?:[^@/:\s]+@)?[A-Za-z0-9.-]+:\//.test(url)) scheme = "ssh";
+  else return { refused: `The config URL "${url}" is not a URL git can clone; use one with a scheme ${allowed}.` };
+  if (!allowedSchemes.includes(scheme)) {
+    return { refused: `The config URL's scheme "${scheme}" is not allowed on this builder; schemes ${allowed}.` };
+  }
+  return { scheme };
+}
+
+export const COMMIT_ID = /^[0-9a-f]{40}$/;
+
+/** A branch, tag or full commit id; undefined when acceptable, else a sentence. */
+export function checkConfigRef(ref: string): string | undefined {
+  if (COMMIT_ID.test(ref)) return undefined;
+  if (
+    ref.length === 0 ||
+    ref.length > 255 ||
+    ref.startsWith("-") ||
+    ref.startsWith("/") ||
+    ref.endsWith("/") ||
+    ref.endsWith(".lock") ||
+    ref.includes("..") ||
+    ref.includes("@{") ||
+    ref.includes("//") ||
+    !/^[A-Za-z0-9._/+-]+$/.test(ref)
+  ) {
+    return `The config ref "${ref}" is not a valid branch, tag or full commit id.`;
+  }
+  return undefined;
+}
+
+/** Names of the variables a project may not set (the slave sets them itself). */
+export const RESERVED_VARIABLES = ["PROJECT", "ARCH", "SUITE", "NOW", "SOURCE_DATE_EPOCH", MARKER_VARIABLE];
+
+// ---------------------------------------------------------------------------------------------
+// Result files.
+
+/** What kind of result `name` is, for a build of `arch`; null when it is not a result. */
+export function resultKind(name: string, arch: string): FileKind | null {
+  const prefix = `live-image-${arch}.`;
+  if (!name.startsWith(prefix) || name.length === prefix.length) return null;
+  const ext = name.slice(prefix.length);
+  if (ext === "packages") return "manifest";
+  if (ext === "files") return "files";
+  if (ext === "contents") return "contents";
+  if (/^(hybrid\.iso|iso|img|hdd\.img|tar|tar\.tar(\.(gz|bz2|xz|lz|lzip|zst))?|tar\.(gz|bz2|xz|zst)|netboot\.tar(\.(gz|bz2|xz|zst))?|squashfs)$/.test(ext)) {
+    return "image";
+  }
+  return "other";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The job.
+
+export interface Outcome {
+  result: BuildResult;
+  message: string;
+  /** Result files moved into the cache (the log is added by the builder). */
+  files: ResultFile[];
+}
+
+export interface JobOptions {
+  cookie: string;
+  args: BuildArgs;
+  /** <state>/builds/<cookie>; the clone goes to <workspace>/config. */
+  workspace: string;
+  log: BuildLog;
+  cache: ResultCache;
+  lb: string;
+  allowedSchemes: readonly string[];
+  timeoutSeconds: number;
+  abortDeadlineMs: number;
+  minFreeDiskBytes: number;
+  /** Suite when the build does not name one. */
+  defaultSuite?: string;
+  /** Value of LEXBUILDER_SLAVE_BUILD in every process of this build. */
+  marker: string;
+  onRevision(revision: string): void;
+  /** Process groups started, so a restarted slave can find leftovers (also via the marker). */
+  onGroup?(pgid: number): void;
+  now?: () => Date;
+}
+
+type StopReason = "abort" | "timeout";
+
+/** Disk filled up (ENOSPC) rather than the config failing. */
+function looksLikeDiskFull(log: BuildLog, workspace: string): boolean {
+  if (log.writeError?.code === "ENOSPC") return true;
+  try {
+    return freeDiskBytes(workspace) < 1024 * 1024;
+  } catch {
+    return false;
+  }
+}
+
+function firstLine(text: string): string {
+  return (
+    text
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .find((l) => /fatal|error/i.test(l)) ??
+    text.trim().split("\n")[0] ??
+    ""
+  ).slice(0, 300);
+}
+
+export class LiveBuildJob {
+  private stopReason: StopReason | null = null;
+  private killing: Promise<KillResult> | null = null;
+  private readonly gitAbort = new AbortController();
+  private readonly groups: number[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly o: JobOptions) {}
+
+  get stopping(): StopReason | null {
+    return this.stopReason;
+  }
+
+  /** Stop the build: kill every process of it. Resolves when the tree is dead or the deadline passed. */
+  stop(reason: StopReason): Promise<KillResult> {
+    if (!this.stopReason) this.stopReason = reason;
+    if (!this.killing) {
+      this.gitAbort.abort();
+      this.killing = killBuild({ groups: this.groups, marker: this.o.marker }, this.o.abortDeadlineMs);
+    }
+    return this.killing;
+  }
+
+  /** Never rejects: every failure becomes an outcome. */
+  async run(): Promise<Outcome> {
+    this.timer = setTimeout(() => {
+      this.o.log.line(`The build ran longer than its limit of ${this.o.timeoutSeconds} s; stopping it.`);
+      void this.stop("timeout");
+    }, this.o.timeoutSeconds * 1000);
+    try {
+      const outcome = await this.steps();
+      return await this.settle(outcome);
+    } catch (err) {
+      return await this.settle({
+        result: "BUILDERFAIL",
+        message: `The slave failed while running the build: ${(err as Error).message}`,
+        files: [],
+      });
+    } finally {
+      clearTimeout(this.timer);
+    }
+  }
+
+  /** Apply stop reasons, kill leftovers, unmount; the outcome that is finally reported. */
+  private async settle(outcome: Outcome): Promise<Outcome> {
+    const log = this.o.log;
+    let kill: KillResult;
+    if (this.killing) kill = await this.killing;
+    else kill = await killBuild({ groups: this.groups, marker: this.o.marker }, this.o.abortDeadlineMs);
+    if (kill.signalled > 0 && !this.stopReason) log.line(`Stopped ${kill.signalled} leftover process(es) of the build.`);
+    const mounts = await unmountUnder(this.o.workspace);
+    if (mounts.unmounted.length) log.line(`Unmounted what the build left mounted: ${mounts.unmounted.join(", ")}`);
+
+    if (kill.survivors.length) {
+      return {
+        result: "BUILDERFAIL",
+        message: `${kill.survivors.length} process(es) of the build (pids ${kill.survivors.join(", ")}) did not die within ${this.o.abortDeadlineMs / 1000} s; the builder needs attention.`,
+        files: outcome.files,
+      };
+    }
+    if (mounts.remaining.length) {
+      return {
+        result: "BUILDERFAIL",
+        message: `Mounts under the build directory could not be removed (${mounts.remaining.join(", ")}); the builder needs attention.`,
+        files: outcome.files,
+      };
+    }
+    if (this.stopReason === "abort") return { result: "ABORTED", message: "The build was aborted.", files: [] };
+    if (this.stopReason === "timeout") {
+      // A config that builds forever is the config's fault, like any other lb failure.
+      return { result: "BUILDFAIL", message: `The build timed out after ${this.o.timeoutSeconds} s and was stopped.`, files: [] };
+    }
+    if (outcome.result !== "BUILDERFAIL" && log.writeError) {
+      return { result: "BUILDERFAIL", message: `The build log could not be written (${log.writeError.message}).`, files: [] };
+    }
+    return outcome;
+  }
+
+  private async steps(): Promise<Outcome> {
+    const { args, log, workspace } = this.o;
+    const configDir = join(workspace, "config");
+    const fail = (result: BuildResult, message: string): Outcome => ({ result, message, files: [] });
+
+    const free = freeDiskBytes(workspace);
+    if (free < this.o.minFreeDiskBytes) {
+      return fail("BUILDERFAIL", `Only ${free} bytes of disk are free, below the minimum of ${this.o.minFreeDiskBytes}; free some space on the builder.`);
+    }
+
+    // 1. The config branch.
+    const cloned = await this.clone(configDir);
+    if ("failed" in cloned) return this.stopReason ? fail("ABORTED", "") : fail("CONFIGFAIL", cloned.failed);
+    this.o.onRevision(cloned.revision);
+    log.line(`Config revision: ${cloned.revision} (committed ${new Date(cloned.epoch * 1000).toISOString()})`);
+
+    // 2. live-build.
+    const now = (this.o.now ?? (() => new Date()))();
+    const env: Record<string, string> = {
+      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      HOME: process.env.HOME ?? "/root",
+      LANG: "C.UTF-8",
+      DEBIAN_FRONTEND: "noninteractive",
+      DEBCONF_NONINTERACTIVE_SEEN: "true",
+    };
+    for (const name of ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]) {
+      const value = process.env[name];
+      if (value) env[name] = value;
+    }
+    for (const [name, value] of Object.entries(args.env ?? {})) {
+      if (!RESERVED_VARIABLES.includes(name)) env[name] = value;
+    }
+    env.PROJECT = args.project;
+    env.ARCH = args.architecture;
+    const suite = args.suite ?? this.o.defaultSuite;
+    if (suite) env.SUITE = suite;
+    env.NOW = now.toISOString().slice(0, 10).replace(/-/g, "");
+    env.SOURCE_DATE_EPOCH = String(cloned.epoch);
+    env[MARKER_VARIABLE] = this.o.marker;
+    log.line(
+      `Environment: PROJECT=${env.PROJECT} ARCH=${env.ARCH} SUITE=${env.SUITE ?? "(live-build's default)"} NOW=${env.NOW} SOURCE_DATE_EPOCH=${env.SOURCE_DATE_EPOCH}` +
+        (Object.keys(args.env ?? {}).length ? ` (+ ${Object.keys(args.env ?? {}).sort().join(", ")})` : ""),
+    );
+
+    for (const command of [["clean", "--purge"], ["config"], ["build"]]) {
+      if (this.stopReason) return fail("ABORTED", "");
+      const label = `${this.o.lb} ${command.join(" ")}`;
+      log.line(`RUN: ${label}`);
+      const exit = await this.runCommand(this.o.lb, command, configDir, env);
+      if (this.stopReason) return fail("ABORTED", "");
+      if (exit.spawnError) {
+        const why = exit.spawnError.code === "ENOENT" ? "was not found" : `could not be started (${exit.spawnError.message})`;
+        log.line(`${label} ${why}.`);
+        return fail("BUILDERFAIL", `The live-build front end "${this.o.lb}" ${why}; install live-build or set LEXBUILDER_SLAVE_LB.`);
+      }
+      if (exit.code !== 0) {
+        const how = exit.signal ? `was killed by signal ${exit.signal}` : `failed with exit status ${exit.code}`;
+        log.line(`${label} ${how}.`);
+        if (looksLikeDiskFull(log, workspace)) {
+          return fail("BUILDERFAIL", `The builder's disk filled up during "${label}"; free some space or raise its disk.`);
+        }
+        return fail("BUILDFAIL", `"${label}" ${how}; see the build log.`);
+      }
+    }
+
+    // 3. Results.
+    const files = await this.collect(configDir);
+    if (!files.some((f) => f.kind === "image")) {
+      return { result: "BUILDFAIL", message: `lb build finished but wrote no image (live-image-${args.architecture}.*); check the config's --binary-image.`, files };
+    }
+    return { result: "OK", message: `The build succeeded: ${files.map((f) => f.name).join(", ")}.`, files };
+  }
+
+  private runCommand(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Exit> {
+    const running = spawnInGroup(command, args, { cwd, env, onOutput: (chunk) => this.o.log.output(chunk) });
+    if (running.pid !== undefined) {
+      this.groups.push(running.pid);
+      this.o.onGroup?.(running.pid);
+    }
+    return running.exited.then(async (exit) => {
+      // Grandchildren left behind by a finished command have no business running on (and
+      // would hold the output pipe open).
+      if (!this.stopReason && running.pid !== undefined) {
+        const kill = await killBuild({ groups: [running.pid] }, this.o.abortDeadlineMs);
+        await running.drained();
+        this.o.log.flushPending();
+        if (kill.signalled) this.o.log.line(`Stopped ${kill.signalled} process(es) left behind by ${command} ${args.join(" ")}.`);
+      } else {
+        await running.drained();
+        this.o.log.flushPending();
+      }
+      return exit;
+    });
+  }
+
+  private git(baseDir: string): SimpleGit {
+    const git = simpleGit({
+      baseDir,
+      // Never run commands through ext:: or fd:: whatever a URL or a submodule says.
+      config: ["protocol.ext.allow=never", "protocol.fd.allow=never"],
+      unsafe: { allowUnsafeProtocolOverride: true },
+      abort: this.gitAbort.signal,
+      timeout: { block: 10 * 60 * 1000 },
+    });
+    git.env({
+      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      HOME: process.env.HOME ?? "/root",
+      LANG: "C.UTF-8",
+      // git itself refuses any transport not listed.
+      GIT_ALLOW_PROTOCOL: this.o.allowedSchemes.join(":"),
+      GIT_TERMINAL_PROMPT: "0",
+      [MARKER_VARIABLE]: this.o.marker,
+    });
+    git.outputHandler((_cmd, _stdout, stderr) => {
+      stderr.on("data", (chunk: Buffer) => this.o.log.output(chunk));
+    });
+    return git;
+  }
+
+  private async clone(dir: string): Promise<{ revision: string; epoch: number } | { failed: string }> {
+    const { args, log } = this.o;
+    const ref = args.configRef;
+    const git = this.git(this.o.workspace);
+    try {
+      if (ref && COMMIT_ID.test(ref)) {
+        await mkdir(dir);
+        const inner = this.git(dir);
+        log.line(`RUN: git fetch --depth 1 ${args.configUrl} ${ref}`);
+        await inner.raw(["init", "--quiet"]);
+        try {
+          await inner.raw(["fetch", "--depth", "1", "--", args.configUrl, ref]);
+        } catch (err) {
+          if (this.stopReason) throw err;
+          // Servers that refuse fetching by commit id: fetch everything, then check it out.
+          log.line(`RUN: git fetch ${args.configUrl} (the server refused fetching one commit)`);
+          await inner.raw(["fetch", "--", args.configUrl, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]);
+          await inner.raw(["update-ref", "FETCH_HEAD", ref]);
+        }
+        await inner.raw(["checkout", "--quiet", "--detach", "FETCH_HEAD"]);
+      } else {
+        const refArgs = ref ? ["--branch", ref] : [];
+        log.line(`RUN: git clone --depth 1 ${refArgs.join(" ")}${refArgs.length ? " " : ""}${args.configUrl}`);
+        await git.raw(["clone", "--depth", "1", "--no-recurse-submodules", ...refArgs, "--", args.configUrl, dir]);
+      }
+      const inner = this.git(dir);
+      const [revision, epoch] = (await inner.raw(["log", "-1", "--format=%H %ct"])).trim().split(" ");
+      if (ref && COMMIT_ID.test(ref) && revision !== ref) throw new Error(`checked out ${revision} instead of ${ref}`);
+      return { revision: revision!, epoch: Number(epoch) };
+    } catch (err) {
+      log.flushPending();
+      const detail = firstLine((err as Error).message);
+      log.line(`Cloning the config failed: ${detail}`);
+      return { failed: `The config could not be cloned${ref ? ` at "${ref}"` : ""}: ${detail}` };
+    }
+  }
+
+  private async collect(configDir: string): Promise<ResultFile[]> {
+    const files: ResultFile[] = [];
+    const names = (await readdir(configDir)).sort();
+    for (const name of names) {
+      const kind = resultKind(name, this.o.args.architecture);
+      if (!kind) continue;
+      const path = join(configDir, name);
+      if (!(await lstat(path)).isFile()) continue;
+      const stored = await this.o.cache.moveIn(path);
+      files.push({ name, sha256: stored.sha256, size: String(stored.size), kind });
+      this.o.log.line(`Result: ${name} (${kind}, ${stored.size} bytes, sha256 ${stored.sha256})`);
+    }
+    return files;
+  }
+}
