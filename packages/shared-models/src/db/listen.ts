@@ -1,11 +1,12 @@
 // LISTEN on channels with a dedicated connection that comes back after PostgreSQL restarts.
 // After a reconnect every handler is called with null: notifications may have been missed, so
-// listeners re-read what they care about.
+// listeners re-read what they care about. A handler may be async: its rejection is logged, never
+// left unhandled (that would end the daemon).
 import pg from "pg";
 import type { Logger } from "pino";
 import type { Channel } from "./channels.js";
 
-export type NotificationHandler = (payload: string | null) => void;
+export type NotificationHandler = (payload: string | null) => void | Promise<void>;
 
 export class Listener {
   private client: pg.Client | null = null;
@@ -13,6 +14,8 @@ export class Listener {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private connectedOnce = false;
+  /** start() failed: the first connection made later must announce itself like a reconnect. */
+  private startFailed = false;
 
   constructor(
     private readonly connectionString: string,
@@ -31,14 +34,25 @@ export class Listener {
     return () => set!.delete(handler);
   }
 
-  /** Resolves once the first connection is listening. */
+  /**
+   * Resolves once the first connection is listening. When it rejects, the listener still
+   * retries in the background and calls every handler with null once connected; call stop()
+   * to give up.
+   */
   async start(): Promise<void> {
     await this.connect();
   }
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.connectionString, application_name: "lexbuilder-listen" });
+    const client = new pg.Client({
+      connectionString: this.connectionString,
+      application_name: "lexbuilder-listen",
+      // A peer that vanishes without closing the connection (host down, network cut) is
+      // noticed through TCP keepalive instead of never.
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+    });
     client.on("notification", (msg) => this.dispatch(msg.channel, msg.payload ?? null));
     client.on("error", (err) => this.lost(client, err));
     client.on("end", () => this.lost(client, null));
@@ -49,12 +63,23 @@ export class Listener {
       client.removeAllListeners("end");
       client.end().catch(() => {});
       this.log?.warn({ err: (err as Error).message }, "cannot listen for notifications; retrying");
+      // Even when start() fails it keeps trying in the background (the webapp relies on it);
+      // stop() ends that.
       this.scheduleRetry();
-      if (!this.connectedOnce) throw err;
+      if (!this.connectedOnce) {
+        this.startFailed = true;
+        throw err;
+      }
+      return;
+    }
+    if (this.stopped) {
+      // stop() ran while this connection was being made.
+      client.removeAllListeners("end");
+      await client.end().catch(() => {});
       return;
     }
     this.client = client;
-    if (this.connectedOnce) {
+    if (this.connectedOnce || this.startFailed) {
       this.log?.info("listening for notifications again");
       for (const channel of this.handlers.keys()) this.dispatch(channel, null);
     }
@@ -82,9 +107,12 @@ export class Listener {
   private dispatch(channel: string, payload: string | null): void {
     for (const handler of this.handlers.get(channel) ?? []) {
       try {
-        handler(payload);
+        const result = handler(payload);
+        if (result && typeof (result as Promise<void>).then === "function") {
+          (result as Promise<void>).then(undefined, (err: unknown) => this.log?.error({ err, channel }, "notification handler failed"));
+        }
       } catch (err) {
-        this.log?.error({ err }, "notification handler failed");
+        this.log?.error({ err, channel }, "notification handler failed");
       }
     }
   }
