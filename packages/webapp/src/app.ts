@@ -1,0 +1,140 @@
+// Express wiring: security headers, sessions in PostgreSQL, CSRF, access logs, routers, errors.
+import { fileURLToPath } from "node:url";
+import express, { type NextFunction, type Request, type Response } from "express";
+import session from "express-session";
+import connectPgSimple from "connect-pg-simple";
+import helmet from "helmet";
+import { pinoHttp } from "pino-http";
+import { randomUUID } from "node:crypto";
+import { csrfToken, HttpError } from "./auth.js";
+import { loadUser } from "./users-loader.js";
+import { helpers } from "./format.js";
+import type { AppContext } from "./context.js";
+import { authRouter } from "./routes/auth.js";
+import { dashboardRouter } from "./routes/dashboard.js";
+import { projectsRouter } from "./routes/projects.js";
+import { buildsRouter } from "./routes/builds.js";
+import { buildersRouter } from "./routes/builders.js";
+import { usersRouter } from "./routes/users.js";
+import { searchRouter } from "./routes/search.js";
+import { apiRouter } from "./routes/api.js";
+
+export const VIEWS_DIR = fileURLToPath(new URL("../views", import.meta.url));
+export const PUBLIC_DIR = fileURLToPath(new URL("../public", import.meta.url));
+
+export type { AppContext } from "./context.js";
+
+export function createApp(ctx: AppContext): express.Express {
+  const { pool, config, log } = ctx;
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", config.trustProxy);
+  app.set("views", VIEWS_DIR);
+  app.set("view engine", "ejs");
+  app.locals.h = helpers;
+  app.locals.tz = config.timeZone;
+
+  app.use(
+    pinoHttp({
+      logger: log,
+      genReqId: (req) => (req.headers["x-request-id"] as string | undefined)?.slice(0, 64) || randomUUID(),
+      redact: { paths: ["req.headers.cookie", "req.headers.authorization", 'res.headers["set-cookie"]'], censor: "[redacted]" },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "warn" : "info"),
+      autoLogging: { ignore: (req) => (req.url ?? "").startsWith("/static/") },
+    }),
+  );
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", "data:"],
+          connectSrc: ["'self'"],
+          fontSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+        },
+      },
+      strictTransportSecurity: config.secureCookies,
+      referrerPolicy: { policy: "same-origin" },
+    }),
+  );
+
+  app.use("/static", express.static(PUBLIC_DIR, { index: false, maxAge: "1h", dotfiles: "deny", redirect: false }));
+
+  // The JSON API authenticates with bearer tokens only (no cookies, hence no CSRF).
+  app.use("/api/v1", apiRouter(ctx));
+
+  const PgStore = connectPgSimple(session);
+  app.use(
+    session({
+      name: "lexbuilder.sid",
+      secret: config.secret,
+      store: new PgStore({ pool, tableName: "sessions", createTableIfMissing: false, pruneSessionInterval: 15 * 60 }),
+      resave: false,
+      saveUninitialized: false,
+      rolling: true,
+      cookie: { httpOnly: true, sameSite: "lax", secure: config.secureCookies, maxAge: 7 * 24 * 3600 * 1000 },
+    }),
+  );
+  app.use(express.urlencoded({ extended: false, limit: "200kb", parameterLimit: 200 }));
+  app.use(async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      await loadUser(ctx, req);
+      res.locals.user = req.user ?? null;
+      res.locals.path = req.path;
+      res.locals.csrf = () => csrfToken(req);
+      res.locals.flash = req.session.flash ?? [];
+      if (req.session.flash) delete req.session.flash;
+      next();
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.use(authRouter(ctx));
+  app.use(dashboardRouter(ctx));
+  app.use(projectsRouter(ctx));
+  app.use(buildsRouter(ctx));
+  app.use(buildersRouter(ctx));
+  app.use(usersRouter(ctx));
+  app.use(searchRouter(ctx));
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new HttpError(404, `There is no page at ${req.path}.`));
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = httpStatusOf(err);
+    const message = status >= 500 ? "Something went wrong on our side. The error has been logged; try again in a moment." : (err as Error).message;
+    if (status >= 500) req.log?.error({ err }, "request failed");
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(status);
+    if (status === 401 && req.method !== "GET") {
+      res.redirect(303, "/login");
+      return;
+    }
+    res.render("error", { title: titleFor(status), status, message, user: req.user ?? null, csrf: () => "" });
+  });
+  return app;
+}
+
+export function httpStatusOf(err: unknown): number {
+  if (err instanceof HttpError) return err.status;
+  const e = err as { status?: number; statusCode?: number; type?: string };
+  const s = e?.status ?? e?.statusCode;
+  if (typeof s === "number" && s >= 400 && s < 600) return s;
+  return 500;
+}
+
+function titleFor(status: number): string {
+  return status === 404 ? "Not found" : status === 403 ? "Not allowed" : status === 401 ? "Log in" : status === 429 ? "Too many requests" : status >= 500 ? "Server error" : "Bad request";
+}

@@ -1,0 +1,95 @@
+// The webapp's environment, validated at start-up: a wrong value stops it with one sentence.
+import { readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import {
+  ConfigError,
+  readBoolean,
+  readDatabaseUrl,
+  readList,
+  readListen,
+  readOptionalString,
+  readString,
+  type ListenAddress,
+} from "@lexbuilder/shared-models";
+
+export interface WebappConfig {
+  databaseUrl: string;
+  listen: ListenAddress;
+  /** Session and CSRF secret. */
+  secret: string;
+  artifactsDir: string;
+  allowedConfigSchemes: string[];
+  /** Express "trust proxy": false, true, a hop count or a list of addresses. */
+  trustProxy: boolean | number | string;
+  /** Send cookies with Secure (behind an HTTPS proxy). */
+  secureCookies: boolean;
+  /** Login attempts per address per 15 minutes. */
+  loginAttempts: number;
+  /** Time zone shown for schedules that name none. */
+  timeZone: string;
+}
+
+const KNOWN_SCHEMES = ["https", "http", "git", "ssh", "file"];
+
+export function readSecretFile(path: string): string {
+  let text: string | null = null;
+  try {
+    text = readFileSync(path, "utf8").trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new ConfigError(`LEXBUILDER_WEBAPP_SECRET_FILE ${path} cannot be read (${(err as NodeJS.ErrnoException).code}); check its permissions.`);
+    }
+  }
+  if (text === null) {
+    const secret = randomBytes(32).toString("hex");
+    try {
+      writeFileSync(path, secret + "\n", { mode: 0o600, flag: "wx" });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return readSecretFile(path);
+      throw new ConfigError(`LEXBUILDER_WEBAPP_SECRET_FILE ${path} cannot be created (${(err as NodeJS.ErrnoException).code}); create its folder or point the variable elsewhere.`);
+    }
+    return secret;
+  }
+  if (text.length < 32) {
+    throw new ConfigError(`LEXBUILDER_WEBAPP_SECRET_FILE ${path} holds fewer than 32 characters; delete it to have a new secret made.`);
+  }
+  return text;
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined) return false;
+  if (/^(true|yes|on)$/i.test(value)) return true;
+  if (/^(false|no|off)$/i.test(value)) return false;
+  if (/^[0-9]{1,2}$/.test(value)) return Number(value);
+  if (/^[0-9a-fA-F.:/, ]+$|^(loopback|linklocal|uniquelocal)(, *(loopback|linklocal|uniquelocal))*$/.test(value)) return value;
+  throw new ConfigError(`LEXBUILDER_WEBAPP_TRUST_PROXY must be true, false, a hop count or a list of proxy addresses, not "${value}".`);
+}
+
+export function readWebappConfig(env: Record<string, string | undefined> = process.env): WebappConfig {
+  const databaseUrl = readDatabaseUrl(env);
+  const listen = readListen(env, "LEXBUILDER_WEBAPP_LISTEN", "127.0.0.1:8080");
+  const secretFile = readString(env, "LEXBUILDER_WEBAPP_SECRET_FILE", "/etc/lexbuilder/webapp.secret");
+  const artifactsDir = readString(env, "LEXBUILDER_ARTIFACTS_DIR", "/var/lib/lexbuilder/artifacts");
+  if (!artifactsDir.startsWith("/")) throw new ConfigError(`LEXBUILDER_ARTIFACTS_DIR must be an absolute path, not "${artifactsDir}".`);
+  const allowedConfigSchemes = readList(env, "LEXBUILDER_ALLOWED_CONFIG_SCHEMES", ["https", "http", "git", "ssh"]);
+  for (const s of allowedConfigSchemes) {
+    if (!KNOWN_SCHEMES.includes(s)) {
+      throw new ConfigError(`LEXBUILDER_ALLOWED_CONFIG_SCHEMES may list only ${KNOWN_SCHEMES.join(", ")}, not "${s}".`);
+    }
+  }
+  if (allowedConfigSchemes.length === 0) throw new ConfigError("LEXBUILDER_ALLOWED_CONFIG_SCHEMES must list at least one scheme.");
+  const level = readOptionalString(env, "LOG_LEVEL");
+  if (level !== undefined && !["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(level)) {
+    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not "${level}".`);
+  }
+  const trustProxy = parseTrustProxy(readOptionalString(env, "LEXBUILDER_WEBAPP_TRUST_PROXY"));
+  const secureCookies = readBoolean(env, "LEXBUILDER_WEBAPP_SECURE_COOKIES", false);
+  const timeZone = readString(env, "TZ", "UTC");
+  try {
+    new Intl.DateTimeFormat("en", { timeZone });
+  } catch {
+    throw new ConfigError(`TZ must be a time zone name such as Europe/Berlin, not "${timeZone}".`);
+  }
+  const secret = readSecretFile(secretFile);
+  return { databaseUrl, listen, secret, artifactsDir, allowedConfigSchemes, trustProxy, secureCookies, loginAttempts: 10, timeZone };
+}

@@ -1,0 +1,89 @@
+// Helpers the views use. Everything that returns HTML escapes what it embeds.
+
+export function escapeHtml(s: unknown): string {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+function toDate(d: Date | string | null | undefined): Date | null {
+  if (d === null || d === undefined || d === "") return null;
+  const date = d instanceof Date ? d : new Date(d);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+export function relative(d: Date, now = new Date()): string {
+  const s = Math.round((d.getTime() - now.getTime()) / 1000);
+  const a = Math.abs(s);
+  const units: [number, string][] = [
+    [86400 * 365, "year"],
+    [86400 * 30, "month"],
+    [86400 * 7, "week"],
+    [86400, "day"],
+    [3600, "hour"],
+    [60, "minute"],
+  ];
+  if (a < 45) return s >= 0 && s > 5 ? "in a few seconds" : "just now";
+  for (const [size, name] of units) {
+    if (a >= size) {
+      const n = Math.round(a / size);
+      const unit = n === 1 ? name : name + "s";
+      return s < 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`;
+    }
+  }
+  const n = Math.max(1, Math.round(a / 60));
+  return s < 0 ? `${n} minute${n === 1 ? "" : "s"} ago` : `in ${n} minute${n === 1 ? "" : "s"}`;
+}
+
+export function exact(d: Date, timeZone = "UTC"): string {
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+    timeZoneName: "short",
+  }).formatToParts(d);
+  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? "";
+  return `${get("year")}-${get("month")}-${get("day")} ${get("hour")}:${get("minute")}:${get("second")} ${get("timeZoneName")}`;
+}
+
+/** <time> with a relative text and the exact time on hover; "—" for no time. */
+export function time(d: Date | string | null | undefined, timeZone = "UTC"): string {
+  const date = toDate(d);
+  if (!date) return '<span class="muted">—</span>';
+  return `<time datetime="${date.toISOString()}" title="${escapeHtml(exact(date, timeZone))}">${escapeHtml(relative(date))}</time>`;
+}
+
+export function bytes(n: number | string | null | undefined): string {
+  const v = Number(n ?? 0);
+  if (!Number.isFinite(v)) return "—";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let x = v;
+  while (x >= 1024 && i < units.length - 1) {
+    x /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${x.toFixed(x < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+export function duration(start: Date | string | null | undefined, end?: Date | string | null): string {
+  const a = toDate(start);
+  if (!a) return "—";
+  const b = toDate(end) ?? new Date();
+  let s = Math.max(0, Math.round((b.getTime() - a.getTime()) / 1000));
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return h ? `${h} h ${m} min` : m ? `${m} min ${s} s` : `${s} s`;
+}
+
+/** CSS class for a build or builder state. */
+export function stateClass(state: string | null | undefined): string {
+  return "state state-" + String(state ?? "unknown").toLowerCase().replace(/[^a-z]/g, "");
+}
+
+export const helpers = { time, bytes, duration, stateClass, escapeHtml, exact };

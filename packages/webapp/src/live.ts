@@ -1,0 +1,151 @@
+// The live log: Server-Sent Events fed by LISTEN/NOTIFY (Channel.log and Channel.builds),
+// resuming from a byte offset (the event id), with a slow timer as a safety net for missed
+// notifications or a missing listener.
+import type { Request, Response } from "express";
+import { Channel, TERMINAL_BUILD_STATES, getBuildRow, readLog, type BuildDetail, type Listener } from "@lexbuilder/shared-models";
+import type { AppContext } from "./context.js";
+import { completeUtf8Length } from "./logtext.js";
+
+const CHUNK_BYTES = 256 * 1024;
+const SAFETY_NET_MS = 10_000;
+
+type Waker = () => void;
+
+/** One handler per channel, fanned out to the streams that watch a build. */
+class LiveHub {
+  private watchers = new Map<number, Set<Waker>>();
+  constructor(listener: Listener) {
+    const wake = (payload: string | null) => {
+      if (payload === null) {
+        // Reconnected: anything may have been missed.
+        for (const set of this.watchers.values()) for (const w of set) w();
+        return;
+      }
+      let id: unknown;
+      try {
+        id = (JSON.parse(payload) as { id?: unknown }).id;
+      } catch {
+        return;
+      }
+      for (const w of this.watchers.get(Number(id)) ?? []) w();
+    };
+    listener.on(Channel.log, wake);
+    listener.on(Channel.builds, wake);
+  }
+  watch(buildId: number, waker: Waker): () => void {
+    let set = this.watchers.get(buildId);
+    if (!set) {
+      set = new Set();
+      this.watchers.set(buildId, set);
+    }
+    set.add(waker);
+    return () => {
+      set!.delete(waker);
+      if (set!.size === 0) this.watchers.delete(buildId);
+    };
+  }
+}
+
+const hubs = new WeakMap<Listener, LiveHub>();
+function hubFor(listener: Listener | undefined): LiveHub | null {
+  if (!listener) return null;
+  let hub = hubs.get(listener);
+  if (!hub) {
+    hub = new LiveHub(listener);
+    hubs.set(listener, hub);
+  }
+  return hub;
+}
+
+function parseOffset(value: unknown): number | null {
+  return typeof value === "string" && /^[0-9]{1,15}$/.test(value) ? Number(value) : null;
+}
+
+export async function streamLog(ctx: AppContext, req: Request, res: Response, build: BuildDetail): Promise<void> {
+  let offset = parseOffset(req.get("last-event-id")) ?? parseOffset(req.query.offset) ?? 0;
+  let lastState = "";
+  let closed = false;
+  res.status(200);
+  res.set({
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-store",
+    Connection: "keep-alive",
+    "X-Accel-Buffering": "no",
+  });
+  res.flushHeaders();
+  res.write("retry: 3000\n\n");
+
+  let running = false;
+  let again = false;
+  const send = (text: string) => {
+    if (!closed) res.write(text);
+  };
+  const finish = () => {
+    if (closed) return;
+    closed = true;
+    cleanup();
+    res.end();
+  };
+
+  const pump = async (): Promise<void> => {
+    if (closed) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        const row = await getBuildRow(ctx.pool, build.id);
+        if (!row || closed) return finish();
+        if (offset > row.logSize) offset = row.logSize;
+        const terminal = TERMINAL_BUILD_STATES.includes(row.state);
+        while (offset < row.logSize && !closed) {
+          const chunk = await readLog(ctx.pool, build.id, offset, Math.min(CHUNK_BYTES, row.logSize - offset));
+          if (chunk.length === 0) break;
+          let len = completeUtf8Length(chunk);
+          if (len === 0) {
+            // Only a partial character so far: wait for the rest (or send it raw at the end).
+            if (!terminal) break;
+            len = chunk.length;
+          }
+          offset += len;
+          send(`id: ${offset}\nevent: log\ndata: ${JSON.stringify({ offset, text: chunk.subarray(0, len).toString("utf8") })}\n\n`);
+          if (res.writableNeedDrain) await new Promise((r) => res.once("drain", r));
+        }
+        if (row.state !== lastState) {
+          lastState = row.state;
+          send(`event: state\ndata: ${JSON.stringify({ state: row.state })}\n\n`);
+        }
+        if (terminal && offset >= row.logSize) {
+          send(`event: end\ndata: ${JSON.stringify({ state: row.state, offset })}\n\n`);
+          return finish();
+        }
+      } while (again && !closed);
+    } catch (err) {
+      req.log?.warn({ err }, "live log stream failed");
+      finish();
+    } finally {
+      running = false;
+    }
+  };
+
+  const wake = () => {
+    void pump();
+  };
+  const unwatch = hubFor(ctx.listener)?.watch(build.id, wake) ?? (() => {});
+  const timer = setInterval(() => {
+    send(": keep-alive\n\n");
+    wake();
+  }, ctx.listener?.connected ? SAFETY_NET_MS : 1000);
+  function cleanup() {
+    clearInterval(timer);
+    unwatch();
+  }
+  req.on("close", () => {
+    closed = true;
+    cleanup();
+  });
+  await pump();
+}

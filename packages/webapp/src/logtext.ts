@@ -1,0 +1,20 @@
+// Log bytes → text without splitting a UTF-8 character across two pieces.
+
+/** Length of the longest prefix of buf that does not end inside a UTF-8 sequence. */
+export function completeUtf8Length(buf: Uint8Array): number {
+  const n = buf.length;
+  for (let back = 1; back <= Math.min(4, n); back++) {
+    const b = buf[n - back]!;
+    if ((b & 0xc0) === 0x80) continue; // continuation byte: look further back
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > back ? n - back : n;
+  }
+  return n;
+}
+
+/** Where a tail starting at `start` should begin: after the first newline, so no half line shows. */
+export function tailStart(buf: Uint8Array, start: number): number {
+  if (start === 0) return 0;
+  const nl = buf.indexOf(0x0a);
+  return nl >= 0 && nl < buf.length - 1 ? nl + 1 : 0;
+}

@@ -1,0 +1,101 @@
+// lexbuilder-webapp: the web console. Configuration from the environment (DESIGN.md).
+import { createServer } from "node:http";
+import { stat } from "node:fs/promises";
+import { Listener, createLogger, createPool, loadConfigOrExit, migrationStatus } from "@lexbuilder/shared-models";
+import { createApp } from "./app.js";
+import { readWebappConfig } from "./config.js";
+
+const PROGRAM = "lexbuilder-webapp";
+
+const HELP = `Usage: ${PROGRAM} [--help]
+
+Runs lexbuilder's web console: projects, builds, live logs, manifests, builders, users and the
+JSON API under /api/v1. It reads and writes PostgreSQL only (and serves files from the
+artifacts directory); the master does the building.
+
+Environment:
+  DATABASE_URL                       PostgreSQL connection URL (required)
+  LEXBUILDER_WEBAPP_LISTEN           host:port to listen on (127.0.0.1:8080)
+  LEXBUILDER_WEBAPP_SECRET_FILE      session/CSRF secret, created 0600 if absent
+                                     (/etc/lexbuilder/webapp.secret)
+  LEXBUILDER_ARTIFACTS_DIR           where collected files live (/var/lib/lexbuilder/artifacts)
+  LEXBUILDER_ALLOWED_CONFIG_SCHEMES  config URL schemes projects may use (https,http,git,ssh)
+  LEXBUILDER_WEBAPP_TRUST_PROXY      behind a reverse proxy: true, a hop count or proxy
+                                     addresses (false)
+  LEXBUILDER_WEBAPP_SECURE_COOKIES   send cookies only over HTTPS and send HSTS (false)
+  TZ                                 time zone for shown times and new schedules (UTC)
+  LOG_LEVEL                          pino level (info)
+`;
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (args.length) {
+    process.stderr.write(`${PROGRAM}: unknown argument "${args[0]}"; see ${PROGRAM} --help.\n`);
+    process.exit(2);
+  }
+  const config = loadConfigOrExit(() => readWebappConfig(process.env), PROGRAM);
+  const log = createLogger("webapp");
+  const pool = createPool(config.databaseUrl, { max: 20, applicationName: PROGRAM });
+  try {
+    const status = await migrationStatus(pool);
+    if (!status.current) {
+      process.stderr.write(`${PROGRAM}: the database schema is not up to date (pending: ${status.pending.join(", ")}); run \`lexbuilder-admin migrate\` first.\n`);
+      process.exit(2);
+    }
+  } catch (err) {
+    process.stderr.write(`${PROGRAM}: cannot reach PostgreSQL at DATABASE_URL (${(err as Error).message}); check that it runs and the URL is right.\n`);
+    process.exit(1);
+  }
+  if (!(await stat(config.artifactsDir).then((s) => s.isDirectory(), () => false))) {
+    log.warn({ artifactsDir: config.artifactsDir }, "the artifacts directory does not exist yet; downloads will answer 404 until the master has collected files");
+  }
+  const listener = new Listener(config.databaseUrl, log.child({ component: "listen" }));
+  await listener.start().catch((err: Error) => log.warn({ err: err.message }, "cannot listen for notifications yet; live logs poll until it reconnects"));
+
+  const app = createApp({ pool, listener, config, log });
+  const server = createServer(app);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 70_000;
+  server.requestTimeout = 0; // downloads and live logs run long
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      reject(
+        new Error(
+          err.code === "EADDRINUSE"
+            ? `${config.listen.host}:${config.listen.port} is already in use; stop the other program or set LEXBUILDER_WEBAPP_LISTEN.`
+            : `cannot listen on ${config.listen.host}:${config.listen.port} (${err.code ?? err.message}).`,
+        ),
+      );
+    });
+    server.listen(config.listen.port, config.listen.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.listen.port;
+  log.info({ url: `http://${config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host}:${port}/` }, "web console listening");
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    server.close();
+    server.closeIdleConnections();
+    // Live logs never end by themselves: give them a moment, then close them.
+    setTimeout(() => server.closeAllConnections(), 2000).unref();
+    await listener.stop();
+    await new Promise((r) => server.once("close", r));
+    await pool.end().catch(() => {});
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`${PROGRAM}: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,128 @@
+// Builders: the list, adding one with an immediate connectivity and token check, enable/disable.
+import { Router } from "express";
+import {
+  BuilderExistsError,
+  RpcClient,
+  RpcFault,
+  RpcTransportError,
+  addBuilder,
+  disableBuilder,
+  enableBuilder,
+  getBuilderByName,
+  listBuilders,
+  updateBuilderInfo,
+  validateBuilderInput,
+  type InfoResult,
+} from "@lexbuilder/shared-models";
+import { checkCsrf, HttpError, requireLogin, requireRole } from "../auth.js";
+import { audit } from "../audit.js";
+import type { AppContext } from "../context.js";
+import { checkbox, field, flash, me } from "./util.js";
+
+export interface BuilderCheck {
+  ok: boolean;
+  /** What failed, as a sentence, or what the builder reported. */
+  message: string;
+  info?: InfoResult;
+}
+
+/** Calls info() on the slave and explains the outcome in words. */
+export async function checkBuilder(url: string, token: string, timeoutMs = 10_000): Promise<BuilderCheck> {
+  let client: RpcClient;
+  try {
+    client = new RpcClient({ url, token, timeoutMs });
+  } catch (err) {
+    return { ok: false, message: (err as Error).message };
+  }
+  try {
+    const info = await client.call("info");
+    if (!info.ready) {
+      return { ok: false, info, message: `The builder answered but is not ready: ${info.notReadyReason ?? "it gave no reason"}.` };
+    }
+    return { ok: true, info, message: `Connected to ${info.hostname}: live-build ${info.liveBuildVersion}, architectures ${info.architectures.join(", ") || "none"}.` };
+  } catch (err) {
+    if (err instanceof RpcTransportError) {
+      const why: Record<string, string> = {
+        timeout: `The builder at ${url} did not answer within ${Math.round(timeoutMs / 1000)} seconds; check that the slave is running and that a firewall lets the master through.`,
+        unreachable: `The builder at ${url} cannot be reached (${err.code ?? "connection failed"}); check the address and that lexbuilder-slave is running.`,
+        unauthorized: "The builder refused the token; paste the token that `lexbuilder-slave token` prints on that machine.",
+        http: `The builder answered with HTTP ${err.status ?? "error"}; check that the URL points at lexbuilder-slave, not another server.`,
+        malformed: "The builder's answer was not a lexbuilder reply; check that the URL points at lexbuilder-slave.",
+      };
+      return { ok: false, message: why[err.kind] ?? err.message };
+    }
+    if (err instanceof RpcFault) return { ok: false, message: `The builder reported an error: ${err.faultString}` };
+    return { ok: false, message: `The check failed: ${(err as Error).message}` };
+  } finally {
+    client.close();
+  }
+}
+
+export function buildersRouter(ctx: AppContext): Router {
+  const r = Router();
+
+  r.get("/builders", requireLogin, async (req, res) => {
+    const builders = await listBuilders(ctx.pool);
+    res.render("builders", { title: "Builders", builders, manage: req.user?.role === "admin" });
+  });
+
+  r.get("/builders/new", requireLogin, requireRole("admin"), (_req, res) => {
+    res.render("builder-form", { title: "Add a builder", form: { name: "", url: "http://", token: "", addAnyway: false }, errors: {}, check: null });
+  });
+
+  r.post("/builders", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
+    const user = me(req);
+    const form = { name: field(req.body, "name", 100), url: field(req.body, "url", 2000), token: field(req.body, "token", 500), addAnyway: checkbox(req.body, "addAnyway") };
+    const again = (status: number, errors: Record<string, string>, check: BuilderCheck | null) =>
+      res.status(status).render("builder-form", { title: "Add a builder", form: { ...form, token: "" }, errors, check });
+    const checked = validateBuilderInput({ name: form.name, url: form.url, token: form.token });
+    if (!checked.ok) return again(400, checked.errors, null);
+    if (await getBuilderByName(ctx.pool, checked.value.name)) return again(400, { name: `A builder named ${checked.value.name} already exists; choose another name.` }, null);
+    const check = await checkBuilder(checked.value.url, checked.value.token);
+    if (!check.ok && !form.addAnyway) return again(400, { check: check.message }, check);
+    try {
+      const builder = await addBuilder(ctx.pool, checked.value);
+      if (check.info) {
+        await updateBuilderInfo(ctx.pool, builder.id, {
+          architectures: check.info.architectures,
+          info: check.info as unknown as Record<string, unknown>,
+          ready: check.info.ready,
+          notReadyReason: check.info.notReadyReason ?? null,
+        });
+      }
+      await audit(ctx, user, "builder.add", "builder", builder.id, { name: builder.name, url: builder.url, check: check.message });
+      flash(req, check.ok ? "ok" : "error", `Builder ${builder.name} added. ${check.message}`);
+      res.redirect(303, "/builders");
+    } catch (err) {
+      if (err instanceof BuilderExistsError) return again(400, { name: err.message }, null);
+      throw err;
+    }
+  });
+
+  r.post("/builders/:name/enable", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
+    const user = me(req);
+    const builder = await getBuilderByName(ctx.pool, String(req.params.name));
+    if (!builder) throw new HttpError(404, `There is no builder named ${String(req.params.name).slice(0, 64)}.`);
+    await enableBuilder(ctx.pool, builder.id);
+    await audit(ctx, user, "builder.enable", "builder", builder.id, { name: builder.name });
+    flash(req, "ok", `Builder ${builder.name} is enabled.`);
+    res.redirect(303, "/builders");
+  });
+
+  r.post("/builders/:name/disable", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
+    const user = me(req);
+    const builder = await getBuilderByName(ctx.pool, String(req.params.name));
+    if (!builder) throw new HttpError(404, `There is no builder named ${String(req.params.name).slice(0, 64)}.`);
+    const reason = field(req.body, "reason", 500);
+    if (!reason) {
+      flash(req, "error", `Say why ${builder.name} is being disabled, so others know when to enable it again.`);
+      res.redirect(303, "/builders");
+      return;
+    }
+    await disableBuilder(ctx.pool, builder.id, reason);
+    await audit(ctx, user, "builder.disable", "builder", builder.id, { name: builder.name, reason });
+    flash(req, "ok", `Builder ${builder.name} is disabled.`);
+    res.redirect(303, "/builders");
+  });
+  return r;
+}

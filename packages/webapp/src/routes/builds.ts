@@ -1,0 +1,280 @@
+// Builds: the filterable list, the detail page (log, files, manifest), cancel, retry,
+// downloads by artifact id, the manifest diff, and the live log stream.
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { resolve, sep } from "node:path";
+import { Router, type Request, type Response } from "express";
+import {
+  BUILD_REASONS,
+  BUILD_STATES,
+  BuildStateError,
+  DuplicateBuildError,
+  ProjectInactiveError,
+  canCancel,
+  canRetry,
+  cancelBuild,
+  diffManifests,
+  getArtifact,
+  getBuild,
+  getManifest,
+  getProjectByName,
+  listArtifacts,
+  listBuilds,
+  readLog,
+  retryBuild,
+  type BuildDetail,
+  type BuildReason,
+  type BuildState,
+} from "@lexbuilder/shared-models";
+import { checkCsrf, hasRole, HttpError, requireLogin } from "../auth.js";
+import { audit } from "../audit.js";
+import type { AppContext } from "../context.js";
+import { completeUtf8Length, tailStart } from "../logtext.js";
+import { streamLog } from "../live.js";
+import { field, flash, idOr404, me, parseId, viewerOf } from "./util.js";
+
+export const LOG_TAIL_BYTES = 64 * 1024;
+const LOG_CHUNK_BYTES = 1024 * 1024;
+
+export async function visibleBuild(ctx: AppContext, req: Request, id: unknown): Promise<BuildDetail> {
+  const buildId = idOr404(id, "build");
+  const build = await getBuild(ctx.pool, buildId, viewerOf(req));
+  if (!build) throw new HttpError(404, `There is no build #${buildId}.`);
+  return build;
+}
+
+/** Streams the whole log from the database in chunks (constant memory). */
+export async function sendFullLog(ctx: AppContext, res: Response, build: BuildDetail, offset: number, attachment: boolean): Promise<void> {
+  res.type("text/plain; charset=utf-8");
+  res.set("Cache-Control", "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  if (attachment) res.attachment(`${build.projectName}-build-${build.id}.log`);
+  const end = build.logSize;
+  let pos = Math.min(offset, end);
+  while (pos < end) {
+    const chunk = await readLog(ctx.pool, build.id, pos, Math.min(LOG_CHUNK_BYTES, end - pos));
+    if (chunk.length === 0) break;
+    pos += chunk.length;
+    if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
+    if (res.destroyed) return;
+  }
+  res.end();
+}
+
+/** Sends an artifact file: by id only, never a path from the request; Range supported. */
+export async function sendArtifact(ctx: AppContext, req: Request, res: Response, id: unknown): Promise<void> {
+  const artifactId = idOr404(id, "file");
+  const artifact = await getArtifact(ctx.pool, artifactId, viewerOf(req));
+  if (!artifact) throw new HttpError(404, `There is no file #${artifactId}.`);
+  const root = resolve(ctx.config.artifactsDir);
+  const path = resolve(root, artifact.storedPath);
+  if (!path.startsWith(root + sep)) throw new HttpError(404, `There is no file #${artifactId}.`);
+  const info = await stat(path).catch(() => null);
+  if (!info || !info.isFile()) throw new HttpError(404, `The file ${artifact.name} of build #${artifact.buildId} is no longer stored (retention may have removed it).`);
+  res.attachment(artifact.name);
+  res.set("Accept-Ranges", "bytes");
+  res.set("ETag", `"${artifact.sha256}"`);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Cache-Control", "private, max-age=0");
+  res.type("application/octet-stream");
+  let start = 0;
+  let end = info.size - 1;
+  const range = req.get("range");
+  const ifRange = req.get("if-range");
+  if (range && (!ifRange || ifRange === `"${artifact.sha256}"`)) {
+    const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+    let ok = !!m && (m[1] !== "" || m[2] !== "");
+    if (ok && m) {
+      if (m[1] === "") {
+        const n = Number(m[2]);
+        start = Math.max(0, info.size - n);
+      } else {
+        start = Number(m[1]);
+        if (m[2] !== "") end = Math.min(end, Number(m[2]));
+      }
+      ok = start <= end && start < info.size && Number.isSafeInteger(start);
+    }
+    if (!ok) {
+      res.status(416).set("Content-Range", `bytes */${info.size}`).end();
+      return;
+    }
+    res.status(206).set("Content-Range", `bytes ${start}-${end}/${info.size}`);
+  }
+  res.set("Content-Length", String(info.size === 0 ? 0 : end - start + 1));
+  if (req.method === "HEAD" || info.size === 0) {
+    res.end();
+    return;
+  }
+  await new Promise<void>((resolvePromise, reject) => {
+    const stream = createReadStream(path, { start, end });
+    stream.on("error", reject);
+    res.on("close", () => {
+      stream.destroy();
+      resolvePromise();
+    });
+    stream.pipe(res);
+  });
+}
+
+export function buildsRouter(ctx: AppContext): Router {
+  const r = Router();
+
+  r.get("/builds", requireLogin, async (req, res) => {
+    const viewer = viewerOf(req);
+    const projectName = field(req.query, "project", 100);
+    const state = field(req.query, "state", 20);
+    const reason = field(req.query, "reason", 20);
+    const before = parseId(field(req.query, "before", 20)) ?? undefined;
+    const filters = { project: projectName, state, reason };
+    const errors: string[] = [];
+    let projectId: number | undefined;
+    if (projectName) {
+      const project = /^[a-z0-9][a-z0-9-]{0,62}$/.test(projectName) ? await getProjectByName(ctx.pool, projectName, viewer) : null;
+      if (!project) throw new HttpError(404, `There is no project named ${projectName}.`);
+      projectId = project.id;
+    }
+    if (state && !BUILD_STATES.includes(state as BuildState)) errors.push(`"${state}" is not a build state.`);
+    if (reason && !BUILD_REASONS.includes(reason as BuildReason)) errors.push(`"${reason}" is not a build reason.`);
+    const limit = 50;
+    const builds = errors.length
+      ? []
+      : await listBuilds(ctx.pool, {
+          viewer,
+          projectId,
+          state: (state || undefined) as BuildState | undefined,
+          reason: (reason || undefined) as BuildReason | undefined,
+          limit,
+          before,
+        });
+    const q = (extra: Record<string, string | number>) => {
+      const p = new URLSearchParams();
+      for (const [k, v] of Object.entries({ ...filters, ...extra })) if (v !== "" && v !== undefined) p.set(k, String(v));
+      const s = p.toString();
+      return s ? `/builds?${s}` : "/builds";
+    };
+    res.status(errors.length ? 400 : 200).render("builds", {
+      title: projectName ? `Builds of ${projectName}` : "Builds",
+      builds,
+      filters,
+      errors,
+      states: BUILD_STATES,
+      reasons: BUILD_REASONS,
+      olderUrl: builds.length === limit ? q({ before: builds[builds.length - 1]!.id }) : null,
+      newestUrl: before ? q({}) : null,
+    });
+  });
+
+  r.get("/builds/:id", requireLogin, async (req, res) => {
+    const build = await visibleBuild(ctx, req, req.params.id);
+    const viewer = viewerOf(req);
+    const start = Math.max(0, build.logSize - LOG_TAIL_BYTES);
+    const raw = build.logSize > 0 ? await readLog(ctx.pool, build.id, start, build.logSize - start) : Buffer.alloc(0);
+    const from = tailStart(raw, start);
+    const upto = completeUtf8Length(raw);
+    const logText = raw.subarray(from, Math.max(from, upto)).toString("utf8");
+    const logOffset = start + Math.max(from, upto);
+    const [artifacts, earlier, manifest] = await Promise.all([
+      listArtifacts(ctx.pool, build.id),
+      listBuilds(ctx.pool, { viewer, projectId: build.projectId, state: "SUCCEEDED", before: build.id, limit: 20 }),
+      getManifest(ctx.pool, build.id),
+    ]);
+    const retryOf = build.retryOf ? await getBuild(ctx.pool, build.retryOf, viewer) : null;
+    const mayAct = hasRole(req.user, "builder");
+    res.render("build", {
+      title: `Build #${build.id} of ${build.projectName} — ${build.state}`,
+      build,
+      artifacts,
+      earlier,
+      manifestCount: manifest.length,
+      logText,
+      logOffset,
+      logTruncated: start > 0,
+      retryOf,
+      canCancel: mayAct && canCancel(build.state),
+      canRetry: mayAct && canRetry(build.state),
+      live: !["SUCCEEDED", "FAILED", "CANCELLED"].includes(build.state),
+    });
+  });
+
+  r.get("/builds/:id/log", requireLogin, async (req, res) => {
+    const build = await visibleBuild(ctx, req, req.params.id);
+    const offset = parseId(field(req.query, "offset", 20)) ?? 0;
+    await sendFullLog(ctx, res, build, offset, field(req.query, "download", 5) === "1");
+  });
+
+  r.get("/builds/:id/log/stream", requireLogin, async (req, res) => {
+    const build = await visibleBuild(ctx, req, req.params.id);
+    await streamLog(ctx, req, res, build);
+  });
+
+  r.get("/builds/:id/manifest", requireLogin, async (req, res) => {
+    const build = await visibleBuild(ctx, req, req.params.id);
+    const manifest = await getManifest(ctx.pool, build.id);
+    if (field(req.query, "format", 10) === "text") {
+      res.type("text/plain; charset=utf-8");
+      res.attachment(`${build.projectName}-build-${build.id}.packages`);
+      res.send(manifest.map((m) => `${m.package}\t${m.version}\n`).join(""));
+      return;
+    }
+    const earlier = await listBuilds(ctx.pool, { viewer: viewerOf(req), projectId: build.projectId, state: "SUCCEEDED", before: build.id, limit: 20 });
+    res.render("manifest", { title: `Manifest of build #${build.id} (${build.projectName})`, build, manifest, earlier });
+  });
+
+  r.post("/builds/:id/cancel", requireLogin, checkCsrf, async (req, res) => {
+    const user = me(req);
+    const build = await visibleBuild(ctx, req, req.params.id);
+    if (!hasRole(user, "builder")) throw new HttpError(403, "Your role allows reading only; builders and administrators cancel builds.");
+    try {
+      const { state } = await cancelBuild(ctx.pool, build.id);
+      await audit(ctx, user, "build.cancel", "build", build.id, { project: build.projectName, from: build.state, to: state });
+      flash(req, "ok", state === "CANCELLED" ? `Build #${build.id} is cancelled.` : `Build #${build.id} is being cancelled; the builder is stopping it.`);
+    } catch (err) {
+      if (!(err instanceof BuildStateError)) throw err;
+      flash(req, "error", err.message);
+    }
+    res.redirect(303, `/builds/${build.id}`);
+  });
+
+  r.post("/builds/:id/retry", requireLogin, checkCsrf, async (req, res) => {
+    const user = me(req);
+    const build = await visibleBuild(ctx, req, req.params.id);
+    if (!hasRole(user, "builder")) throw new HttpError(403, "Your role allows reading only; builders and administrators retry builds.");
+    try {
+      const retry = await retryBuild(ctx.pool, build.id, user.id);
+      await audit(ctx, user, "build.retry", "build", retry.id, { project: build.projectName, retryOf: build.id });
+      flash(req, "ok", `Build #${retry.id} retries #${build.id}.`);
+      res.redirect(303, `/builds/${retry.id}`);
+    } catch (err) {
+      if (!(err instanceof BuildStateError || err instanceof DuplicateBuildError || err instanceof ProjectInactiveError)) throw err;
+      flash(req, "error", err.message);
+      res.redirect(303, `/builds/${build.id}`);
+    }
+  });
+
+  r.get("/artifacts/:id", requireLogin, async (req, res) => {
+    await sendArtifact(ctx, req, res, req.params.id);
+  });
+
+  r.get("/diff", requireLogin, async (req, res) => {
+    const fromText = field(req.query, "from", 20).replace(/^#/, "");
+    const toText = field(req.query, "to", 20).replace(/^#/, "");
+    if (!fromText && !toText) {
+      res.render("diff", { title: "Compare manifests", from: null, to: null, diff: null, error: null, fromText, toText });
+      return;
+    }
+    const fromId = parseId(fromText);
+    const toId = parseId(toText);
+    if (fromId === null || toId === null) {
+      res.status(400).render("diff", { title: "Compare manifests", from: null, to: null, diff: null, error: "Give two build numbers to compare.", fromText, toText });
+      return;
+    }
+    const viewer = viewerOf(req);
+    const [from, to] = await Promise.all([getBuild(ctx.pool, fromId, viewer), getBuild(ctx.pool, toId, viewer)]);
+    if (!from) throw new HttpError(404, `There is no build #${fromId}.`);
+    if (!to) throw new HttpError(404, `There is no build #${toId}.`);
+    const diff = await diffManifests(ctx.pool, from.id, to.id);
+    res.render("diff", { title: `Manifest changes #${from.id} → #${to.id}`, from, to, diff, error: null, fromText, toText });
+  });
+
+  return r;
+}

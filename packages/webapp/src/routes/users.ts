@@ -1,0 +1,141 @@
+// Users (admins: create, role, deactivate) and each person's own account and API tokens.
+import { Router } from "express";
+import {
+  ROLES,
+  UserExistsError,
+  createApiToken,
+  createUser,
+  getUserByName,
+  hashPassword,
+  listApiTokens,
+  listUsers,
+  revokeApiToken,
+  setUserActive,
+  setUserPassword,
+  setUserRole,
+  authenticateUser,
+  validateUserInput,
+  type Role,
+} from "@lexbuilder/shared-models";
+import { checkCsrf, HttpError, requireLogin, requireRole } from "../auth.js";
+import { audit } from "../audit.js";
+import type { AppContext } from "../context.js";
+import { field, flash, idOr404, me } from "./util.js";
+
+export function usersRouter(ctx: AppContext): Router {
+  const r = Router();
+
+  const renderUsers = async (res: import("express").Response, status: number, form: { name: string; role: string }, errors: Record<string, string>) => {
+    const users = await listUsers(ctx.pool);
+    res.status(status).render("users", { title: "Users", users, roles: ROLES, form, errors });
+  };
+
+  r.get("/users", requireLogin, requireRole("admin"), async (_req, res) => {
+    await renderUsers(res, 200, { name: "", role: "viewer" }, {});
+  });
+
+  r.post("/users", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
+    const user = me(req);
+    const form = { name: field(req.body, "name", 100), role: field(req.body, "role", 20) };
+    const password = typeof req.body.password === "string" ? req.body.password : "";
+    const checked = validateUserInput({ name: form.name, role: form.role, password });
+    if (!checked.ok) return renderUsers(res, 400, form, checked.errors);
+    try {
+      const created = await createUser(ctx.pool, {
+        name: checked.value.name,
+        role: checked.value.role,
+        passwordHash: await hashPassword(password),
+      });
+      await audit(ctx, user, "user.create", "user", created.id, { name: created.name, role: created.role });
+      flash(req, "ok", `User ${created.name} created with the ${created.role} role.`);
+      res.redirect(303, "/users");
+    } catch (err) {
+      if (err instanceof UserExistsError) return renderUsers(res, 400, form, { name: err.message });
+      throw err;
+    }
+  });
+
+  async function target(name: unknown) {
+    const n = typeof name === "string" ? name : "";
+    const u = /^[a-z][a-z0-9_.-]{1,31}$/.test(n) ? await getUserByName(ctx.pool, n) : null;
+    if (!u) throw new HttpError(404, `There is no user named ${n.slice(0, 32)}.`);
+    return u;
+  }
+
+  r.post("/users/:name/role", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
+    const user = me(req);
+    const u = await target(req.params.name);
+    const role = field(req.body, "role", 20) as Role;
+    if (!ROLES.includes(role)) {
+      flash(req, "error", `"${role}" is not a role; choose admin, builder or viewer.`);
+    } else if (u.id === user.id && role !== "admin") {
+      flash(req, "error", "You cannot take away your own administrator role; ask another administrator.");
+    } else {
+      await setUserRole(ctx.pool, u.id, role);
+      await audit(ctx, user, "user.role", "user", u.id, { name: u.name, from: u.role, to: role });
+      flash(req, "ok", `${u.name} now has the ${role} role.`);
+    }
+    res.redirect(303, "/users");
+  });
+
+  r.post("/users/:name/active", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
+    const user = me(req);
+    const u = await target(req.params.name);
+    const active = field(req.body, "active", 10) === "true";
+    if (u.id === user.id && !active) {
+      flash(req, "error", "You cannot deactivate your own account.");
+    } else {
+      await setUserActive(ctx.pool, u.id, active);
+      await audit(ctx, user, active ? "user.activate" : "user.deactivate", "user", u.id, { name: u.name });
+      flash(req, "ok", active ? `${u.name} can log in again.` : `${u.name} is deactivated: their sessions and API tokens no longer work.`);
+    }
+    res.redirect(303, "/users");
+  });
+
+  const renderAccount = async (req: import("express").Request, res: import("express").Response, status: number, extra: Record<string, unknown> = {}) => {
+    const user = me(req);
+    const tokens = await listApiTokens(ctx.pool, user.id);
+    res.status(status).render("account", { title: `Account of ${user.name}`, tokens, newToken: null, tokenError: null, tokenLabel: "", passwordErrors: {}, ...extra });
+  };
+
+  r.get("/account", requireLogin, async (req, res) => {
+    await renderAccount(req, res, 200);
+  });
+
+  r.post("/account/tokens", requireLogin, checkCsrf, async (req, res) => {
+    const user = me(req);
+    const label = field(req.body, "label", 200);
+    if (!label || label.length > 80) {
+      return renderAccount(req, res, 400, { tokenError: "Give the token a label of 1 to 80 characters, e.g. the script or CI job that uses it.", tokenLabel: label });
+    }
+    const { id, token } = await createApiToken(ctx.pool, user.id, label);
+    await audit(ctx, user, "token.create", "api_token", id, { label });
+    res.set("Cache-Control", "no-store");
+    await renderAccount(req, res, 201, { newToken: { id, label, token } });
+  });
+
+  r.post("/account/tokens/:id/revoke", requireLogin, checkCsrf, async (req, res) => {
+    const user = me(req);
+    const id = idOr404(req.params.id, "token");
+    if (!(await revokeApiToken(ctx.pool, user.id, id))) throw new HttpError(404, `You have no live token #${id}.`);
+    await audit(ctx, user, "token.revoke", "api_token", id, {});
+    flash(req, "ok", "The token is revoked; scripts using it now get 401.");
+    res.redirect(303, "/account");
+  });
+
+  r.post("/account/password", requireLogin, checkCsrf, async (req, res) => {
+    const user = me(req);
+    const current = typeof req.body.current === "string" ? req.body.current : "";
+    const next = typeof req.body.password === "string" ? req.body.password : "";
+    const errors: Record<string, string> = {};
+    if (!(await authenticateUser(ctx.pool, user.name, current))) errors.current = "That is not your current password.";
+    const checked = validateUserInput({ name: user.name, role: user.role, password: next });
+    if (!checked.ok && checked.errors.password) errors.password = checked.errors.password;
+    if (Object.keys(errors).length) return renderAccount(req, res, 400, { passwordErrors: errors });
+    await setUserPassword(ctx.pool, user.id, await hashPassword(next));
+    await audit(ctx, user, "user.password", "user", user.id, {});
+    flash(req, "ok", "Your password is changed.");
+    res.redirect(303, "/account");
+  });
+  return r;
+}

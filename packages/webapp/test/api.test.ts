@@ -1,0 +1,178 @@
+// The JSON API: statuses (200/201/400/401/403/404/409), shapes, keyset pagination, logs,
+// manifests and downloads with Range.
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listAudit, requestBuild } from "@lexbuilder/shared-models";
+import { api, seedProject, seedSucceededBuild, startHarness, type Harness } from "./harness.js";
+
+let h: Harness;
+let ids: Record<string, number>;
+const image = Buffer.from("0123456789".repeat(1000));
+
+beforeAll(async () => {
+  h = await startHarness();
+  const pub = await seedProject(h, "pub", { scheduleDailyAt: "03:30", scheduleTz: "Europe/Berlin" });
+  const priv = await seedProject(h, "priv", { private: true }, ["bob"]);
+  const a = await seedSucceededBuild(h, pub.id, {
+    log: "line one\nline two\n",
+    manifest: [["bash", "5.2"], ["coreutils", "9.1"]],
+    files: [{ name: "live-image-amd64.tar.tar.gz", kind: "image", content: image }],
+  });
+  const p = await seedSucceededBuild(h, priv.id, { files: [{ name: "x.img", kind: "image", content: Buffer.from("p") }] });
+  ids = { pub: pub.id, priv: priv.id, build: a.build.id, artifact: a.artifacts[0]!.id, privBuild: p.build.id, privArtifact: p.artifacts[0]!.id };
+}, 120_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe("authentication", () => {
+  it("401 without a token, with a malformed one and with an unknown one, as JSON", async () => {
+    for (const token of [null, "nonsense", "lxb_" + "A".repeat(43)]) {
+      const r = await api(h.base, token)("GET", "/api/v1/projects");
+      expect(r.status).toBe(401);
+      expect(typeof r.json.error).toBe("string");
+      expect(r.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    }
+  });
+
+  it("a session cookie does not authenticate the API", async () => {
+    const r = await fetch(`${h.base}/api/v1/projects`, { headers: { cookie: "lexbuilder.sid=whatever" } });
+    expect(r.status).toBe(401);
+  });
+
+  it("unknown endpoints answer 404 JSON", async () => {
+    const r = await api(h.base, h.users.vera!.token)("GET", "/api/v1/nope");
+    expect(r.status).toBe(404);
+    expect(r.json.error).toMatch(/no API endpoint/);
+  });
+});
+
+describe("projects", () => {
+  it("lists only visible projects; one project with schedule and next run", async () => {
+    const vera = api(h.base, h.users.vera!.token);
+    const list = await vera("GET", "/api/v1/projects");
+    expect(list.status).toBe(200);
+    expect(list.json.map((p: { name: string }) => p.name)).toEqual(["pub"]);
+    const bob = await api(h.base, h.users.bob!.token)("GET", "/api/v1/projects");
+    expect(bob.json.map((p: { name: string }) => p.name).sort()).toEqual(["priv", "pub"]);
+    const one = await vera("GET", "/api/v1/projects/pub");
+    expect(one.status).toBe(200);
+    expect(one.json.name).toBe("pub");
+    expect(JSON.stringify(one.json)).toContain("03:30");
+    const next = new Date(one.json.schedule?.nextRun ?? one.json.nextRun);
+    expect(next.getTime()).toBeGreaterThan(Date.now());
+    expect((await vera("GET", "/api/v1/projects/priv")).status).toBe(404);
+    expect((await vera("GET", "/api/v1/projects/..%2F..")).status).toBe(404);
+  });
+});
+
+describe("requesting builds", () => {
+  it("201 {id, state}; 409 for an identical queued build; 403 for viewers; 404 for hidden projects; 400 for bad bodies", async () => {
+    const olga = api(h.base, h.users.olga!.token);
+    const first = await olga("POST", "/api/v1/projects/pub/builds", { configRef: "v1.0" });
+    expect(first.status).toBe(201);
+    expect(first.json).toEqual({ id: expect.any(Number), state: "QUEUED" });
+    const again = await olga("POST", "/api/v1/projects/pub/builds", { configRef: "v1.0" });
+    expect(again.status).toBe(409);
+    expect(again.json.error).toMatch(/already queued/);
+    const milestone = await olga("POST", "/api/v1/projects/pub/builds", { milestone: "2026.11", configRef: "v1.0" });
+    expect(milestone.status).toBe(201);
+    expect((await api(h.base, h.users.vera!.token)("POST", "/api/v1/projects/pub/builds", {})).status).toBe(403);
+    expect((await olga("POST", "/api/v1/projects/priv/builds", {})).status).toBe(404);
+    expect((await api(h.base, h.users.vera!.token)("POST", "/api/v1/projects/priv/builds", {})).status).toBe(404);
+    expect((await olga("POST", "/api/v1/projects/pub/builds", "{not json")).status).toBe(400);
+    expect((await olga("POST", "/api/v1/projects/pub/builds", { configRef: "--upload-pack=evil" })).status).toBe(400);
+    expect((await olga("POST", "/api/v1/projects/pub/builds", { milestone: 42 })).status).toBe(400);
+    expect((await olga("POST", "/api/v1/projects/pub/builds", { extra: 1 })).status).toBe(400);
+    const audit = await listAudit(h.pool, { objectType: "build", objectId: first.json.id });
+    expect(audit[0]).toMatchObject({ action: "build.request", actor: "olga" });
+  });
+});
+
+describe("builds", () => {
+  it("lists newest first with keyset pagination and filters; 400 for bad parameters", async () => {
+    const vera = api(h.base, h.users.vera!.token);
+    for (let i = 0; i < 5; i++) await requestBuild(h.pool, { projectId: ids.pub!, reason: "manual", configRef: `page-${i}` });
+    const page1 = await vera("GET", "/api/v1/builds?project=pub&limit=3");
+    expect(page1.status).toBe(200);
+    expect(page1.json).toHaveLength(3);
+    const idsSeen = page1.json.map((b: { id: number }) => b.id);
+    expect([...idsSeen].sort((a: number, b: number) => b - a)).toEqual(idsSeen);
+    const page2 = await vera("GET", `/api/v1/builds?project=pub&limit=3&before=${idsSeen[2]}`);
+    expect(page2.json[0].id).toBeLessThan(idsSeen[2]);
+    const succeeded = await vera("GET", "/api/v1/builds?state=SUCCEEDED");
+    expect(succeeded.json.every((b: { state: string }) => b.state === "SUCCEEDED")).toBe(true);
+    expect(succeeded.json.some((b: { id: number }) => b.id === ids.privBuild)).toBe(false);
+    expect((await vera("GET", "/api/v1/builds?state=DONE")).status).toBe(400);
+    expect((await vera("GET", "/api/v1/builds?limit=0")).status).toBe(400);
+    expect((await vera("GET", "/api/v1/builds?limit=abc")).status).toBe(400);
+    expect((await vera("GET", "/api/v1/builds?before=-1")).status).toBe(400);
+    expect((await vera("GET", "/api/v1/builds?project=priv")).status).toBe(404);
+  });
+
+  it("one build: state, timings, builder, config revision, files", async () => {
+    const vera = api(h.base, h.users.vera!.token);
+    const r = await vera("GET", `/api/v1/builds/${ids.build}`);
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ id: ids.build, state: "SUCCEEDED", configRevision: "0123456789abcdef0123456789abcdef01234567" });
+    expect(r.json).toHaveProperty("builder");
+    expect(r.json.files).toEqual([
+      { id: ids.artifact, name: "live-image-amd64.tar.tar.gz", kind: "image", size: image.length, sha256: createHash("sha256").update(image).digest("hex") },
+    ]);
+    expect((await vera("GET", `/api/v1/builds/${ids.privBuild}`)).status).toBe(404);
+    expect((await vera("GET", "/api/v1/builds/999999")).status).toBe(404);
+    expect((await vera("GET", "/api/v1/builds/1abc")).status).toBe(404);
+  });
+
+  it("log from an offset, manifest as [{package, version}]", async () => {
+    const vera = api(h.base, h.users.vera!.token);
+    const log = await vera("GET", `/api/v1/builds/${ids.build}/log?offset=9`);
+    expect(log.status).toBe(200);
+    expect(log.headers.get("content-type")).toMatch(/^text\/plain/);
+    expect(log.text).toBe("line two\n");
+    expect((await vera("GET", `/api/v1/builds/${ids.build}/log?offset=-1`)).status).toBe(400);
+    const manifest = await vera("GET", `/api/v1/builds/${ids.build}/manifest`);
+    expect(manifest.json).toEqual([
+      { package: "bash", version: "5.2" },
+      { package: "coreutils", version: "9.1" },
+    ]);
+    expect((await vera("GET", `/api/v1/builds/${ids.privBuild}/log`)).status).toBe(404);
+    expect((await vera("GET", `/api/v1/builds/${ids.privBuild}/manifest`)).status).toBe(404);
+  });
+
+  it("cancel: 403 for viewers, the new state for builders, 409 when finished", async () => {
+    const b = await requestBuild(h.pool, { projectId: ids.pub!, reason: "manual", configRef: "to-cancel" });
+    expect((await api(h.base, h.users.vera!.token)("POST", `/api/v1/builds/${b.id}/cancel`)).status).toBe(403);
+    const olga = api(h.base, h.users.olga!.token);
+    const r = await olga("POST", `/api/v1/builds/${b.id}/cancel`);
+    expect(r.status).toBe(200);
+    expect(r.json.state).toBe("CANCELLED");
+    expect((await olga("POST", `/api/v1/builds/${b.id}/cancel`)).status).toBe(409);
+    const retry = await olga("POST", `/api/v1/builds/${b.id}/retry`);
+    expect(retry.status).toBe(201);
+    expect(retry.json).toMatchObject({ id: expect.any(Number), state: "QUEUED" });
+    expect((await olga("POST", `/api/v1/builds/${ids.build}/retry`)).status).toBe(409);
+    expect((await olga("POST", `/api/v1/builds/${ids.privBuild}/retry`)).status).toBe(404);
+  });
+});
+
+describe("artifacts", () => {
+  it("streams the file with Range support and Content-Disposition attachment", async () => {
+    const token = h.users.vera!.token;
+    const full = await fetch(`${h.base}/api/v1/artifacts/${ids.artifact}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(full.status).toBe(200);
+    expect(full.headers.get("content-disposition")).toMatch(/^attachment; filename="?live-image-amd64\.tar\.tar\.gz"?$/);
+    expect(Buffer.from(await full.arrayBuffer()).equals(image)).toBe(true);
+    const part = await fetch(`${h.base}/api/v1/artifacts/${ids.artifact}`, { headers: { authorization: `Bearer ${token}`, range: "bytes=100-199" } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get("content-range")).toBe(`bytes 100-199/${image.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(image.subarray(100, 200))).toBe(true);
+    const tail = await fetch(`${h.base}/api/v1/artifacts/${ids.artifact}`, { headers: { authorization: `Bearer ${token}`, range: "bytes=-10" } });
+    expect(Buffer.from(await tail.arrayBuffer()).equals(image.subarray(image.length - 10))).toBe(true);
+    const bad = await fetch(`${h.base}/api/v1/artifacts/${ids.artifact}`, { headers: { authorization: `Bearer ${token}`, range: `bytes=${image.length + 5}-` } });
+    expect(bad.status).toBe(416);
+    expect((await fetch(`${h.base}/api/v1/artifacts/${ids.privArtifact}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
+    expect((await fetch(`${h.base}/api/v1/artifacts/${ids.privArtifact}`, { headers: { authorization: `Bearer ${h.users.bob!.token}` } })).status).toBe(200);
+  });
+});

@@ -1,0 +1,174 @@
+// Forms: values come back with one sentence per wrong field; duplicates refused with a message;
+// the schedule shows its next run; pages have useful titles and relative times.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getProjectByName, listAudit, listBuilds, SYSTEM_VIEWER } from "@lexbuilder/shared-models";
+import { Client, loginAs, seedProject, startHarness, type Harness } from "./harness.js";
+
+let h: Harness;
+let bob: Client;
+let admin: Client;
+
+beforeAll(async () => {
+  h = await startHarness();
+  bob = await loginAs(h.base, "bob");
+  admin = await loginAs(h.base, "alice");
+}, 120_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+function fieldError(html: string, field: string): string | null {
+  const m = new RegExp(`<p class="field-error" id="${field}-error">([^<]*)</p>`).exec(html);
+  return m ? m[1]!.replace(/&#34;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&") : null;
+}
+
+const good = {
+  name: "demo",
+  title: "Demo image",
+  description: "A small image",
+  configUrl: "https://git.example.org/demo-config.git",
+  configRef: "main",
+  architecture: "amd64",
+  suite: "trixie",
+  extraEnv: "FOO=bar",
+  priority: "0",
+  scheduleKind: "none",
+  scheduleDailyAt: "",
+  scheduleCron: "",
+  scheduleTz: "UTC",
+  keepLast: "",
+  keepDays: "",
+};
+
+describe("project form", () => {
+  it("refuses each bad field with a sentence and keeps what was typed", async () => {
+    const cases: [Partial<typeof good>, string][] = [
+      [{ name: "Bad Name!" }, "name"],
+      [{ architecture: "am d64" }, "architecture"],
+      [{ configUrl: "ftp://example.org/x.git" }, "configUrl"],
+      [{ configUrl: "--upload-pack=touch /tmp/pwned" }, "configUrl"],
+      [{ configRef: "-oops" }, "configRef"],
+      [{ scheduleKind: "daily", scheduleDailyAt: "25:61" }, "scheduleDailyAt"],
+      [{ scheduleKind: "cron", scheduleCron: "61 * * * *" }, "scheduleCron"],
+      [{ scheduleTz: "Mars/Olympus" }, "scheduleTz"],
+      [{ extraEnv: "no equals sign" }, "extraEnv"],
+      [{ priority: "9999" }, "priority"],
+    ];
+    for (const [change, field] of cases) {
+      const form = { ...good, ...change };
+      const r = await bob.post("/projects", form);
+      expect(r.status, JSON.stringify(change)).toBe(400);
+      const error = fieldError(r.text, field);
+      expect(error, `${field} for ${JSON.stringify(change)}`).toMatch(/^[A-Z"“].*[.]$/s);
+      // What the user typed is still there.
+      for (const [k, v] of Object.entries(change)) {
+        if (k === "scheduleKind") continue;
+        const escaped = v.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&#34;");
+        expect(r.text.includes(`value="${escaped}"`) || r.text.includes(`>${escaped}</textarea>`), `${k} kept`).toBe(true);
+      }
+    }
+  });
+
+  it("creates a project (the builder becomes a member), then refuses a duplicate name", async () => {
+    const r = await bob.post("/projects", { ...good, private: "on" });
+    expect(r.status).toBe(303);
+    expect(r.location).toBe("/projects/demo");
+    const page = await bob.get("/projects/demo");
+    expect(page.text).toContain("<title>demo — Demo image · lexbuilder</title>");
+    expect(page.text).toContain("Project demo created.");
+    expect((await loginAs(h.base, "olga")).cookies.size).toBe(1);
+    const olga = await loginAs(h.base, "olga");
+    expect((await olga.get("/projects/demo")).status).toBe(404); // private; olga is no member
+    const dup = await bob.post("/projects", good);
+    expect(dup.status).toBe(400);
+    expect(fieldError(dup.text, "name")).toContain("already exists");
+    const audit = await listAudit(h.pool, { objectType: "project" });
+    expect(audit.some((a) => a.action === "project.create" && a.actor === "bob")).toBe(true);
+  });
+
+  it("a daily time shows the next run on the project page", async () => {
+    const r = await bob.post("/projects/demo", { ...good, private: "on", active: "on", scheduleKind: "daily", scheduleDailyAt: "05:45", scheduleTz: "UTC" });
+    expect(r.status).toBe(303);
+    const page = await bob.get("/projects/demo");
+    expect(page.text).toMatch(/every day at <strong>05:45<\/strong>/);
+    const next = /<dd id="next-run"><time datetime="([^"]+)" title="([^"]+)">/.exec(page.text);
+    expect(next).not.toBeNull();
+    const at = new Date(next![1]!);
+    expect(at.getTime()).toBeGreaterThan(Date.now());
+    expect(at.getTime()).toBeLessThanOrEqual(Date.now() + 24 * 3600 * 1000);
+    expect(at.getUTCHours()).toBe(5);
+    expect(at.getUTCMinutes()).toBe(45);
+    expect(next![2]).toMatch(/05:45:00 UTC$/);
+  });
+});
+
+describe("build requests", () => {
+  it("a second identical queued build is refused with a message; a milestone build carries its name", async () => {
+    await seedProject(h, "dup");
+    const first = await bob.post("/projects/dup/builds");
+    expect(first.status).toBe(303);
+    const second = await bob.post("/projects/dup/builds");
+    expect(second.status).toBe(409);
+    expect(second.text).toMatch(/An identical build of dup is already queued \(#\d+\)\./);
+    const ms = await bob.post("/projects/dup/builds", { milestone: "2026.11 release", configRef: "v2026.11" });
+    expect(ms.status).toBe(303);
+    const p = await getProjectByName(h.pool, "dup");
+    const builds = await listBuilds(h.pool, { viewer: SYSTEM_VIEWER, projectId: p!.id });
+    expect(builds[0]).toMatchObject({ reason: "milestone", milestone: "2026.11 release", configRef: "v2026.11", requestedBy: h.users.bob!.id });
+    const detail = await bob.get(ms.location!);
+    expect(detail.text).toContain("milestone <strong>2026.11 release</strong>");
+    expect(detail.text).toMatch(/<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC">just now<\/time>/);
+    const badRef = await bob.post("/projects/dup/builds", { configRef: "--upload-pack=x" });
+    expect(badRef.status).toBe(400);
+    expect(badRef.text).toContain('value="--upload-pack=x"');
+  });
+});
+
+describe("users and tokens", () => {
+  it("admins create users with checked fields; the token is shown once", async () => {
+    const bad = await admin.post("/users", { name: "X", role: "overlord", password: "short" });
+    expect(bad.status).toBe(400);
+    expect(fieldError(bad.text, "name")).toBeTruthy();
+    expect(fieldError(bad.text, "role")).toBeTruthy();
+    expect(fieldError(bad.text, "password")).toBeTruthy();
+    const ok = await admin.post("/users", { name: "newbie", role: "viewer", password: "a long enough password" });
+    expect(ok.status).toBe(303);
+    const dup = await admin.post("/users", { name: "newbie", role: "viewer", password: "a long enough password" });
+    expect(fieldError(dup.text, "name")).toContain("already exists");
+    const newbie = await loginAs(h.base, "newbie", "a long enough password");
+    const made = await newbie.post("/account/tokens", { label: "ci" });
+    expect(made.status).toBe(201);
+    const token = /<p class="secret" id="new-token">([^<]+)<\/p>/.exec(made.text)![1]!;
+    const again = await newbie.get("/account");
+    expect(again.text).not.toContain(token);
+    const res = await fetch(`${h.base}/api/v1/projects`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    const id = /action="\/account\/tokens\/(\d+)\/revoke"/.exec(again.text)![1]!;
+    expect((await newbie.post(`/account/tokens/${id}/revoke`)).status).toBe(303);
+    expect((await fetch(`${h.base}/api/v1/projects`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    // Someone else's token cannot be revoked by id.
+    expect((await bob.post(`/account/tokens/${id}/revoke`)).status).toBe(404);
+  });
+
+  it("roles change and admins cannot lock themselves out", async () => {
+    expect((await admin.post("/users/newbie/role", { role: "builder" })).status).toBe(303);
+    expect((await admin.get("/users")).text).toContain("newbie now has the builder role.");
+    await admin.post("/users/alice/role", { role: "viewer" });
+    expect((await admin.get("/users")).text).toContain("You cannot take away your own administrator role");
+    expect((await admin.get("/users")).status).toBe(200);
+  });
+});
+
+describe("error pages", () => {
+  it("404 and 403 explain and offer a way on", async () => {
+    const nf = await bob.get("/projects/does-not-exist");
+    expect(nf.status).toBe(404);
+    expect(nf.text).toContain("There is no project named does-not-exist.");
+    expect(nf.text).toContain('href="/"');
+    const fb = await bob.get("/users");
+    expect(fb.status).toBe(403);
+    expect(fb.text).toContain("Only administrators may do this.");
+    expect(fb.text).toContain("<title>Not allowed · lexbuilder</title>");
+  });
+});

@@ -1,0 +1,203 @@
+// Test harness: a fresh database, the app on 127.0.0.1:0 with a real Listener, seeded users
+// and projects, and an HTTP client with a cookie jar that reads CSRF tokens from pages.
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import {
+  Listener,
+  addArtifact,
+  appendLog,
+  createApiToken,
+  createProject,
+  createUser,
+  hashPassword,
+  insertManifest,
+  requestBuild,
+  setProjectMembers,
+  transitionBuild,
+  type Pool,
+  type ProjectInput,
+  type Role,
+} from "@lexbuilder/shared-models";
+import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
+import { createApp } from "../src/app.js";
+import type { WebappConfig } from "../src/config.js";
+
+export const PASSWORD = "correct horse battery staple";
+
+export interface Harness {
+  db: TestDatabase;
+  pool: Pool;
+  base: string;
+  artifactsDir: string;
+  users: Record<string, { id: number; role: Role; token: string }>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(options: { loginAttempts?: number; users?: [string, Role][] } = {}): Promise<Harness> {
+  const db = await createTestDatabase();
+  const artifactsDir = await mkdtemp(join(tmpdir(), "lexbuilder-webapp-artifacts-"));
+  const config: WebappConfig = {
+    databaseUrl: db.url,
+    listen: { host: "127.0.0.1", port: 0 },
+    secret: "x".repeat(64),
+    artifactsDir,
+    allowedConfigSchemes: ["https", "http", "git", "ssh", "file"],
+    trustProxy: false,
+    secureCookies: false,
+    loginAttempts: options.loginAttempts ?? 1000,
+    timeZone: "UTC",
+  };
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const listener = new Listener(db.url, log);
+  await listener.start();
+  const app = createApp({ pool: db.pool, listener, config, log });
+  const server: Server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  const hash = await hashPassword(PASSWORD);
+  const users: Harness["users"] = {};
+  const seed: [string, Role][] = options.users ?? [
+    ["alice", "admin"],
+    ["bob", "builder"],
+    ["olga", "builder"],
+    ["vera", "viewer"],
+  ];
+  for (const [name, role] of seed) {
+    const u = await createUser(db.pool, { name, role, passwordHash: hash });
+    const { token } = await createApiToken(db.pool, u.id, "tests");
+    users[name] = { id: u.id, role, token };
+  }
+  return {
+    db,
+    pool: db.pool,
+    base: `http://127.0.0.1:${port}`,
+    artifactsDir,
+    users,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await listener.stop();
+      await db.drop();
+      await rm(artifactsDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function projectInput(name: string, extra: Partial<ProjectInput> = {}): ProjectInput {
+  return { name, configUrl: "https://git.example.org/config.git", configRef: "main", architecture: "amd64", ...extra };
+}
+
+export async function seedProject(h: Harness, name: string, extra: Partial<ProjectInput> = {}, members: string[] = []) {
+  const p = await createProject(h.pool, projectInput(name, extra));
+  if (members.length) await setProjectMembers(h.pool, p.id, members.map((m) => h.users[m]!.id));
+  return p;
+}
+
+/** A build walked through the real transitions to SUCCEEDED, with a log, files and a manifest. */
+export async function seedSucceededBuild(
+  h: Harness,
+  projectId: number,
+  options: { log?: string; manifest?: [string, string][]; files?: { name: string; kind: "image" | "manifest" | "other"; content: Buffer }[]; milestone?: string } = {},
+) {
+  const build = await requestBuild(h.pool, {
+    projectId,
+    reason: options.milestone ? "milestone" : "manual",
+    milestone: options.milestone ?? null,
+    configRef: `seed-${Math.random().toString(36).slice(2)}`,
+  });
+  const cookie = `${build.id}-1`;
+  await transitionBuild(h.pool, build.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie, attempt: 1, dispatchedAt: "now" } });
+  await transitionBuild(h.pool, build.id, { from: "DISPATCHING", to: "BUILDING", set: { startedAt: "now" } });
+  if (options.log) await appendLog(h.pool, build.id, 0, Buffer.from(options.log));
+  await transitionBuild(h.pool, build.id, { from: "BUILDING", to: "COLLECTING", set: { configRevision: "0123456789abcdef0123456789abcdef01234567", slaveResult: "OK" } });
+  const artifacts = [];
+  for (const f of options.files ?? []) {
+    const rel = join("p", String(build.id), f.name);
+    await mkdir(join(h.artifactsDir, "p", String(build.id)), { recursive: true });
+    await writeFile(join(h.artifactsDir, rel), f.content);
+    artifacts.push(
+      await addArtifact(h.pool, {
+        buildId: build.id,
+        name: f.name,
+        kind: f.kind,
+        sha256: createHash("sha256").update(f.content).digest("hex"),
+        size: f.content.length,
+        storedPath: rel,
+      }),
+    );
+  }
+  if (options.manifest) await insertManifest(h.pool, build.id, options.manifest.map(([p, v]) => ({ package: p, version: v })));
+  await transitionBuild(h.pool, build.id, { from: "COLLECTING", to: "SUCCEEDED" });
+  return { build, artifacts };
+}
+
+/** A browser-like client: keeps cookies, follows nothing by itself, finds CSRF tokens. */
+export class Client {
+  cookies = new Map<string, string>();
+  csrf = "";
+  constructor(readonly base: string) {}
+
+  async request(method: string, path: string, init: { form?: Record<string, string | string[]>; headers?: Record<string, string>; body?: string } = {}) {
+    const headers: Record<string, string> = { ...(init.headers ?? {}) };
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    let body: string | undefined = init.body;
+    if (init.form) {
+      const p = new URLSearchParams();
+      for (const [k, v] of Object.entries(init.form)) for (const x of Array.isArray(v) ? v : [v]) p.append(k, x);
+      body = p.toString();
+      headers["content-type"] = "application/x-www-form-urlencoded";
+    }
+    const res = await fetch(this.base + path, { method, headers, body, redirect: "manual" });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(";");
+      const i = pair!.indexOf("=");
+      const k = pair!.slice(0, i);
+      const v = pair!.slice(i + 1);
+      if (/expires=Thu, 01 Jan 1970/i.test(c)) this.cookies.delete(k);
+      else this.cookies.set(k, v);
+    }
+    const text = await res.text();
+    const m = /name="_csrf" value="([^"]+)"/.exec(text);
+    if (m) this.csrf = m[1]!;
+    return { status: res.status, headers: res.headers, text, location: res.headers.get("location") };
+  }
+  get(path: string) {
+    return this.request("GET", path);
+  }
+  /** POST a form with the session's CSRF token (fetching a page first if none is known). */
+  async post(path: string, form: Record<string, string | string[]> = {}, withCsrf = true) {
+    if (withCsrf && !this.csrf) await this.get("/login");
+    return this.request("POST", path, { form: withCsrf ? { _csrf: this.csrf, ...form } : form });
+  }
+}
+
+export async function loginAs(base: string, name: string, password = PASSWORD): Promise<Client> {
+  const c = new Client(base);
+  await c.get("/login");
+  const r = await c.post("/login", { name, password });
+  if (r.status !== 303) throw new Error(`login as ${name} failed: ${r.status}`);
+  await c.get("/");
+  return c;
+}
+
+export function api(base: string, token: string | null) {
+  return async (method: string, path: string, body?: unknown) => {
+    const headers: Record<string, string> = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, headers: res.headers, text, json: json as any };
+  };
+}
