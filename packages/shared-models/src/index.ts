@@ -23,3 +23,8 @@ export * from "./db/audit.js";
 export * from "./db/artifacts.js";
 export * from "./db/logs.js";
 export * from "./db/manifests.js";
+// Master lifecycle, schedules and retention (issue 4).
+export * from "./schedule.js";
+export * from "./db/build-lifecycle.js";
+export * from "./db/schedules.js";
+export * from "./db/retention.js";

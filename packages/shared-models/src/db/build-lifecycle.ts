@@ -335,10 +335,15 @@ export async function giveBackBuild(
           cookie,
           `cookie = NULL, builder_id = NULL, dispatched_at = NULL, started_at = NULL, finished_at = NULL,
            slave_result = NULL, artifact_dir = NULL, failure_message = $5,
-           requeue_count = requeue_count + $6`,
+           requeue_count = requeue_count + $6, log_size = 0`,
           [opts.message, opts.counted ? 1 : 0],
         );
         outcome = r ? "QUEUED" : null;
+        if (r) {
+          // The next attempt's log starts at offset 0 on its slave: the old one goes.
+          await c.query("DELETE FROM build_log_chunks WHERE build_id = $1", [id]);
+          await notify(c, Channel.log, { id, size: 0 });
+        }
       }
     }
     if (outcome) await releaseHeldBuilder(c, id);

@@ -1,0 +1,16 @@
+// lexbuilder-admin migrate: applies the schema migrations.
+import { migrate } from "@lexbuilder/shared-models";
+import type { Command } from "./common.js";
+
+export const migrateCommand: Command = {
+  spec: {
+    name: "migrate",
+    usage: "migrate",
+    summary: "Applies the database migrations that are not applied yet (safe to run again).",
+    positionals: [],
+  },
+  async run(_args, io) {
+    const applied = await migrate(io.pool());
+    io.out(applied.length ? `Applied migrations ${applied.join(", ")}.` : "The database schema is up to date.");
+  },
+};

@@ -1,0 +1,83 @@
+// The master's configuration, from the environment (systemd EnvironmentFile), validated at
+// start-up: a wrong value stops the daemon with one sentence (exit 2).
+import {
+  ConfigError,
+  readDatabaseUrl,
+  readInteger,
+  readListen,
+  readString,
+  type ListenAddress,
+} from "@lexbuilder/shared-models";
+
+type Env = Record<string, string | undefined>;
+
+export interface MasterConfig {
+  databaseUrl: string;
+  artifactsDir: string;
+  metricsListen: ListenAddress;
+  /** Consecutive failed scans tolerated as glitches before they count (launchpad: 5). */
+  scanGlitches: number;
+  /** Counted re-queues of one job before it fails with kind `builder` (launchpad: 3). */
+  requeueLimit: number;
+  /** Counted failures after which a builder is disabled (launchpad: 5). */
+  builderFailureLimit: number;
+  /** Pause after a failed scan before the next one, ms. */
+  scanRetryMs: number;
+  /** Long-poll wait passed to status(), seconds (≤ 30). */
+  statusWaitSeconds: number;
+  /** Whole-call timeout of a long poll, ms (launchpad: 40 s). */
+  callTimeoutMs: number;
+  /** Timeout of control calls (build, abort, clean, info) and HTTP transfers' idle time, ms. */
+  controlTimeoutMs: number;
+  /** Safety-net sweep of queue, cancels and orphans, ms. */
+  sweepMs: number;
+  /** How long a cancel may wait for the builder to stop, ms (launchpad: 180 s). */
+  cancelDeadlineMs: number;
+  /** Downloads of one file tried before the build fails with kind `collect`. */
+  collectAttempts: number;
+  /** How often builder info() is refreshed, ms. */
+  infoRefreshMs: number;
+  /** How often the retention janitor runs, ms. */
+  janitorMs: number;
+  logLevel: string;
+}
+
+export function readMasterConfig(env: Env = process.env): MasterConfig {
+  const level = readString(env, "LOG_LEVEL", "info");
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(level)) {
+    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace or silent, not "${level}".`);
+  }
+  const artifactsDir = readString(env, "LEXBUILDER_ARTIFACTS_DIR", "/var/lib/lexbuilder/artifacts");
+  if (!artifactsDir.startsWith("/")) {
+    throw configError(`LEXBUILDER_ARTIFACTS_DIR must be an absolute path, not "${artifactsDir}".`);
+  }
+  const statusWaitSeconds = readInteger(env, "LEXBUILDER_MASTER_STATUS_WAIT", 30, 1, 30);
+  const callTimeoutSeconds = readInteger(env, "LEXBUILDER_MASTER_CALL_TIMEOUT", 40, 2, 600);
+  if (callTimeoutSeconds <= statusWaitSeconds) {
+    throw configError(
+      `LEXBUILDER_MASTER_CALL_TIMEOUT (${callTimeoutSeconds} s) must be longer than LEXBUILDER_MASTER_STATUS_WAIT (${statusWaitSeconds} s).`,
+    );
+  }
+  return {
+    databaseUrl: readDatabaseUrl(env),
+    artifactsDir,
+    metricsListen: readListen(env, "LEXBUILDER_MASTER_METRICS_LISTEN", "127.0.0.1:9821"),
+    scanGlitches: readInteger(env, "LEXBUILDER_MASTER_SCAN_GLITCHES", 5, 0, 1000),
+    requeueLimit: readInteger(env, "LEXBUILDER_MASTER_REQUEUE_LIMIT", 3, 0, 100),
+    builderFailureLimit: readInteger(env, "LEXBUILDER_MASTER_BUILDER_FAILURE_LIMIT", 5, 1, 1000),
+    scanRetryMs: readInteger(env, "LEXBUILDER_MASTER_SCAN_RETRY_MS", 2000, 10, 600_000),
+    statusWaitSeconds,
+    callTimeoutMs: callTimeoutSeconds * 1000,
+    controlTimeoutMs: readInteger(env, "LEXBUILDER_MASTER_CONTROL_TIMEOUT", 30, 1, 600) * 1000,
+    sweepMs: readInteger(env, "LEXBUILDER_MASTER_SWEEP_SECONDS", 10, 1, 3600) * 1000,
+    cancelDeadlineMs: readInteger(env, "LEXBUILDER_MASTER_CANCEL_DEADLINE", 180, 1, 86_400) * 1000,
+    collectAttempts: readInteger(env, "LEXBUILDER_MASTER_COLLECT_ATTEMPTS", 3, 1, 100),
+    infoRefreshMs: readInteger(env, "LEXBUILDER_MASTER_INFO_REFRESH", 300, 5, 86_400) * 1000,
+    janitorMs: readInteger(env, "LEXBUILDER_MASTER_JANITOR_INTERVAL", 3600, 1, 7 * 86_400) * 1000,
+    logLevel: level,
+  };
+}
+
+function configError(message: string): ConfigError {
+  return new ConfigError(message);
+}

@@ -1,0 +1,129 @@
+// The master assembled: LISTEN/NOTIFY wiring, the watcher pool, dispatcher, collector,
+// canceller, scheduler, janitor and the periodic sweep. Started only while holding the lock.
+import {
+  Channel,
+  createPool,
+  finishCancel,
+  giveBackBuild,
+  Listener,
+  listOrphanedActiveBuilds,
+  type Logger,
+  type Pool,
+} from "@lexbuilder/shared-models";
+import { Canceller } from "./canceller.js";
+import { Collector } from "./collector.js";
+import type { MasterConfig } from "./config.js";
+import { errorMessage, type MasterContext } from "./context.js";
+import { Dispatcher } from "./dispatcher.js";
+import { Janitor } from "./janitor.js";
+import { Judge } from "./judge.js";
+import { Metrics } from "./metrics.js";
+import { Scheduler } from "./scheduler.js";
+import { WatcherPool } from "./watcher.js";
+
+export class Master {
+  readonly pool: Pool;
+  readonly metrics = new Metrics();
+  readonly ctx: MasterContext;
+  readonly judge: Judge;
+  readonly dispatcher: Dispatcher;
+  readonly collector: Collector;
+  readonly canceller: Canceller;
+  readonly watchers: WatcherPool;
+  readonly scheduler: Scheduler;
+  readonly janitor: Janitor;
+  private readonly listener: Listener;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    readonly config: MasterConfig,
+    readonly log: Logger,
+  ) {
+    this.pool = createPool(config.databaseUrl, { max: 20, applicationName: "lexbuilder-master" });
+    const dispatching = new Set<number>();
+    this.ctx = {
+      config,
+      pool: this.pool,
+      log,
+      metrics: this.metrics,
+      clients: (id) => this.watchers.clients(id),
+      dispatching,
+      stopping: () => this.stopped,
+    };
+    this.judge = new Judge(this.ctx);
+    this.dispatcher = new Dispatcher(this.ctx, this.judge);
+    this.collector = new Collector(this.ctx, this.judge);
+    this.canceller = new Canceller(this.ctx, this.judge);
+    this.watchers = new WatcherPool(this.ctx, {
+      judge: this.judge,
+      collector: this.collector,
+      canceller: this.canceller,
+      wakeDispatcher: () => this.dispatcher.wake(),
+    });
+    this.scheduler = new Scheduler(this.ctx);
+    this.janitor = new Janitor(this.ctx);
+    this.listener = new Listener(config.databaseUrl, log);
+  }
+
+  async start(): Promise<void> {
+    this.listener.on(Channel.builds, (payload) => {
+      this.dispatcher.wake();
+      if (payload === null || payload.includes('"CANCELLING"')) this.canceller.wake();
+    });
+    this.listener.on(Channel.builders, (payload) => {
+      const id = payload ? Number((JSON.parse(payload) as { id?: unknown }).id) : NaN;
+      if (Number.isSafeInteger(id)) void this.watchers.syncOne(id);
+      else void this.watchers.sync();
+      this.dispatcher.wake();
+    });
+    this.listener.on(Channel.projects, () => void this.scheduler.reload());
+    await this.listener.start();
+    await this.watchers.sync();
+    await this.scheduler.reload();
+    this.dispatcher.wake();
+    this.canceller.wake();
+    this.janitor.start();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepMs);
+    this.sweepTimer.unref();
+    this.log.info({ builders: this.watchers.size, schedules: this.scheduler.scheduledProjects }, "master started");
+  }
+
+  /** The safety net: anything a lost notification would have missed. */
+  async sweep(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.watchers.sync();
+      this.dispatcher.wake();
+      this.canceller.wake();
+      await this.scheduler.reload();
+      for (const b of await listOrphanedActiveBuilds(this.pool)) {
+        if (this.ctx.dispatching.has(b.id) || !b.cookie) continue;
+        if (b.state === "CANCELLING") {
+          if (await finishCancel(this.pool, b.id)) this.metrics.countFinished("CANCELLED");
+        } else {
+          await giveBackBuild(this.pool, b.id, b.cookie, {
+            counted: false,
+            message: "Its builder was removed; the build went back to the queue.",
+            maxRequeues: this.config.requeueLimit,
+          });
+        }
+      }
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, "sweep failed");
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.janitor.stop();
+    await this.scheduler.stop();
+    await this.listener.stop();
+    await this.watchers.stop();
+    await this.dispatcher.drain();
+    await this.collector.drain();
+    await this.pool.end().catch(() => {});
+  }
+}
