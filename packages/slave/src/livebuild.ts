@@ -377,7 +377,7 @@ export class LiveBuildJob {
       if (!(await lstat(path)).isFile()) continue;
       const stored = await this.o.cache.moveIn(path);
       files.push({ name, sha256: stored.sha256, size: String(stored.size), kind });
-      this.o.log.line(`Result: ${name} (${kind}, ${stored.size} bytes, sha256 ${stored.sha256})`);
+      this.o.log.line(`Stored: ${name} (${kind}, ${stored.size} bytes, sha256 ${stored.sha256})`);
     }
     return files;
   }
