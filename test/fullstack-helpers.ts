@@ -185,15 +185,17 @@ export async function builderId(pool: Pool, name: string): Promise<number> {
  */
 export interface Relay {
   url: string;
+  /** Where requests go (changeable: a restarted slave listens on a new port). */
+  target: string;
   mode: { files: "pass" | "slow" | "corrupt"; delayMs: number; corruptTimes: number };
   fileRequests: number;
   close(): Promise<void>;
 }
 
 export async function startRelay(target: string): Promise<Relay> {
-  const t = new URL(target);
   const relay: Relay = {
     url: "",
+    target,
     mode: { files: "pass", delayMs: 0, corruptTimes: Infinity },
     fileRequests: 0,
     close: async () => {},
@@ -201,6 +203,7 @@ export async function startRelay(target: string): Promise<Relay> {
   const server = http.createServer((req, res) => {
     const isFile = req.method === "GET" && (req.url ?? "").startsWith("/files/");
     const forward = () => {
+      const t = new URL(relay.target);
       const up = http.request(
         { host: t.hostname, port: t.port, path: req.url, method: req.method, headers: req.headers },
         (upRes) => {
