@@ -21,6 +21,7 @@ export class BuildLog {
   private fd: number | null;
   private bytes: number;
   private pending = "";
+  private atLineStart = true;
   /** The first write error (ENOSPC above all); writing stops after it. */
   writeError: NodeJS.ErrnoException | null = null;
 
@@ -37,10 +38,10 @@ export class BuildLog {
     return this.bytes;
   }
 
-  /** A line of our own (RUN: …, results); ends any partial line first. */
+  /** A line of our own (RUN: …, results), always on a line of its own. */
   line(text: string): void {
     this.flushPending();
-    this.append(scrub(text, this.secrets) + "\n");
+    this.append((this.atLineStart ? "" : "\n") + scrub(text, this.secrets) + "\n");
   }
 
   /** Raw command output; held back to the last line break so secrets are never split. */
@@ -79,6 +80,7 @@ export class BuildLog {
       let off = 0;
       while (off < buf.length) off += writeSync(this.fd, buf, off);
       this.bytes += buf.length;
+      this.atLineStart = text.endsWith("\n");
     } catch (err) {
       this.writeError = err as NodeJS.ErrnoException;
       // Keep what was written; the size stays what the file holds.

@@ -7,7 +7,7 @@ import type { BuildArgs, BuildResult, FileKind, ResultFile } from "@lexbuilder/s
 import type { BuildLog } from "./buildlog.js";
 import type { ResultCache } from "./cache.js";
 import { killBuild, MARKER_VARIABLE, spawnInGroup, unmountUnder, type Exit, type KillResult } from "./processes.js";
-import { freeDiskBytes } from "./readiness.js";
+import { BUILD_PATH, freeDiskBytes } from "./readiness.js";
 
 // ---------------------------------------------------------------------------------------------
 // Config URLs and refs: refused before a build starts (fault -32602 with the sentence).
@@ -230,7 +230,7 @@ export class LiveBuildJob {
     // 2. live-build.
     const now = (this.o.now ?? (() => new Date()))();
     const env: Record<string, string> = {
-      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      PATH: BUILD_PATH,
       HOME: process.env.HOME ?? "/root",
       LANG: "C.UTF-8",
       DEBIAN_FRONTEND: "noninteractive",
@@ -316,7 +316,7 @@ export class LiveBuildJob {
       timeout: { block: 10 * 60 * 1000 },
     });
     git.env({
-      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      PATH: BUILD_PATH,
       HOME: process.env.HOME ?? "/root",
       LANG: "C.UTF-8",
       // git itself refuses any transport not listed.

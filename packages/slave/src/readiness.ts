@@ -7,8 +7,11 @@ import { promisify } from "node:util";
 
 const execFileP = promisify(execFile);
 
+/** PATH of every build command (root's usual one, whatever the daemon was started with). */
+export const BUILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** The executable `name` resolves to (a path, or a name looked up in PATH), or null. */
-export function resolveExecutable(name: string, path = process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"): string | null {
+export function resolveExecutable(name: string, path = BUILD_PATH): string | null {
   const candidates = name.includes("/") ? [name] : path.split(delimiter).filter(isAbsolute).map((dir) => join(dir, name));
   for (const candidate of candidates) {
     try {
