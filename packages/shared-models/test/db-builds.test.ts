@@ -25,6 +25,10 @@ import { addBuilder } from "../src/db/builders.js";
 import { withTransaction } from "../src/db/pool.js";
 import { Channel } from "../src/db/channels.js";
 import { BUILD_STATES, BUILD_TRANSITIONS, IllegalTransitionError, type BuildState } from "../src/states.js";
+import { addArtifact, listArtifacts } from "../src/db/artifacts.js";
+import { appendLog } from "../src/db/logs.js";
+import { toApiBuild, toApiBuildListItem, toApiProject } from "../src/api-shapes.js";
+import { listProjects } from "../src/db/projects.js";
 
 let db: TestDatabase;
 let n = 0;
@@ -324,5 +328,81 @@ describe("reading builds", () => {
     const queued = await listQueuedBuilds(db.pool);
     expect(queued.every((b) => b.state === "QUEUED")).toBe(true);
     for (let i = 1; i < queued.length; i++) expect(queued[i - 1]!.priority).toBeGreaterThanOrEqual(queued[i]!.priority);
+  });
+});
+
+describe("hostile ids and limits", () => {
+  it("finds nothing for ids that are not ids, and clamps limits", async () => {
+    for (const bad of [Number.NaN, -1, 0, 1.5, 2 ** 64, Number.POSITIVE_INFINITY]) {
+      expect(await getBuild(db.pool, bad), String(bad)).toBeNull();
+      expect(await getBuildRow(db.pool, bad)).toBeNull();
+      await expect(cancelBuild(db.pool, bad)).rejects.toThrow(/There is no build/);
+      await expect(retryBuild(db.pool, bad, null)).rejects.toThrow(/There is no build/);
+      expect(await listBuilds(db.pool, { viewer: SYSTEM_VIEWER, before: bad })).toEqual([]);
+    }
+    await buildIn("QUEUED");
+    const all = await listBuilds(db.pool, { viewer: SYSTEM_VIEWER, limit: Number.NaN });
+    expect(all.length).toBeGreaterThan(0);
+    expect(all.length).toBeLessThanOrEqual(50);
+    expect(await listBuilds(db.pool, { viewer: SYSTEM_VIEWER, limit: -5 })).toHaveLength(1);
+  });
+});
+
+describe("api shapes", () => {
+  it("renders a build as GET /api/v1/builds/:id does", async () => {
+    const user = await createUser(db.pool, { name: "shaper", role: "builder", passwordHash: "scrypt$x" });
+    const builder = await addBuilder(db.pool, { name: "shape-builder", url: "http://127.0.0.1:2", token: "t" });
+    const p = await project({ configRef: "stable" });
+    const b = await requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0", requestedBy: user.id });
+    await transitionBuild(db.pool, b.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${b.id}-1`, attempt: 1, builderId: builder.id, dispatchedAt: "now" } });
+    await transitionBuild(db.pool, b.id, { from: "DISPATCHING", to: "BUILDING", set: { startedAt: "now" } });
+    await appendLog(db.pool, b.id, 0, Buffer.from("RUN: lb build\n"));
+    await transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", set: { configRevision: "0123abcd", slaveResult: "OK" } });
+    await addArtifact(db.pool, { buildId: b.id, name: "live-image-amd64.hybrid.iso", kind: "image", sha256: "c".repeat(64), size: 123, storedPath: "x/y.iso" });
+    await transitionBuild(db.pool, b.id, { from: "COLLECTING", to: "SUCCEEDED" });
+    const detail = (await getBuild(db.pool, b.id))!;
+    const arts = await listArtifacts(db.pool, b.id);
+    const json = JSON.parse(JSON.stringify(toApiBuild(detail, arts)));
+    expect(json).toMatchObject({
+      id: b.id,
+      project: p.name,
+      state: "SUCCEEDED",
+      failureKind: null,
+      failureMessage: null,
+      result: "OK",
+      reason: "milestone",
+      milestone: "1.0",
+      requestedBy: "shaper",
+      configRef: "stable",
+      configRevision: "0123abcd",
+      architecture: "amd64",
+      builder: "shape-builder",
+      attempt: 1,
+      logSize: 14,
+      retryOf: null,
+      files: [{ id: arts[0]!.id, name: "live-image-amd64.hybrid.iso", kind: "image", size: 123, sha256: "c".repeat(64) }],
+    });
+    for (const k of ["requestedAt", "dispatchedAt", "startedAt", "finishedAt"]) {
+      expect(json[k], k).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    }
+    expect(Object.keys(json)).not.toContain("cookie");
+    expect(toApiBuildListItem(detail)).toMatchObject({ id: b.id, fileCount: 1 });
+    expect(toApiBuildListItem(detail)).not.toHaveProperty("files");
+  });
+
+  it("renders a project with its schedule and last build", async () => {
+    const p = await project({ scheduleDailyAt: "03:15", scheduleTz: "Europe/Paris", keepLast: 5 });
+    const b = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
+    const summary = (await listProjects(db.pool, SYSTEM_VIEWER)).find((x) => x.id === p.id)!;
+    const json = JSON.parse(JSON.stringify(toApiProject(summary)));
+    expect(json).toMatchObject({
+      name: p.name,
+      configUrl: "https://example.org/c.git",
+      schedule: { dailyAt: "03:15", cron: null, timeZone: "Europe/Paris", lastRun: null, nextRun: null },
+      retention: { keepLast: 5, keepDays: null },
+      lastBuild: { id: b.id, state: "QUEUED", finishedAt: null },
+    });
+    expect(toApiProject(p)).not.toHaveProperty("lastBuild");
+    expect(json).not.toHaveProperty("id");
   });
 });

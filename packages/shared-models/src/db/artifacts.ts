@@ -1,7 +1,7 @@
 // Artifacts: the files the master collected for a build (image, manifest, lists, log), stored
 // under the artifacts directory; the rows say where and what.
 import type { Queryable } from "./pool.js";
-import { projectVisibilitySql, type Viewer } from "./projects.js";
+import { isValidId, projectVisibilitySql, type Viewer } from "./projects.js";
 import type { FileKind } from "../protocol/types.js";
 
 export interface Artifact {
@@ -62,6 +62,7 @@ export async function listArtifacts(db: Queryable, buildId: number): Promise<Art
 
 /** One artifact with its project; null if none or (with a viewer) not visible to the viewer. */
 export async function getArtifact(db: Queryable, id: number, viewer?: Viewer): Promise<ArtifactWithOwner | null> {
+  if (!isValidId(id)) return null;
   const params: unknown[] = [id];
   const visible = viewer ? projectVisibilitySql("p", viewer, params) : "TRUE";
   const { rows } = await db.query<ArtifactWithOwner>(

@@ -1,5 +1,6 @@
 // The audit log: who did what, when. Written in the same transaction as the change it records.
 import type { Queryable } from "./pool.js";
+import { clampLimit, isValidId } from "./projects.js";
 
 export interface AuditEntry {
   id: number;
@@ -42,11 +43,12 @@ export async function recordAudit(db: Queryable, entry: AuditInput): Promise<num
 /** Newest first; `before` is an entry id (keyset pagination). At most 500. */
 export async function listAudit(
   db: Queryable,
-  options: { limit?: number; before?: number; objectType?: string; objectId?: string | number } = {},
+  options: { limit?: number; before?: number | null; objectType?: string; objectId?: string | number } = {},
 ): Promise<AuditEntry[]> {
   const params: unknown[] = [];
   const where: string[] = [];
-  if (options.before !== undefined) {
+  if (options.before !== undefined && options.before !== null) {
+    if (!isValidId(options.before)) return [];
     params.push(options.before);
     where.push(`id < $${params.length}`);
   }
@@ -58,7 +60,7 @@ export async function listAudit(
     params.push(String(options.objectId));
     where.push(`object_id = $${params.length}`);
   }
-  params.push(Math.max(1, Math.min(500, Math.floor(options.limit ?? 100))));
+  params.push(clampLimit(options.limit, 100, 500));
   const { rows } = await db.query<AuditEntry>(
     `SELECT id, at, user_id AS "userId", actor, action, object_type AS "objectType", object_id AS "objectId", details
        FROM audit_log ${where.length ? "WHERE " + where.join(" AND ") : ""}

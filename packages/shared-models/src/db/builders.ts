@@ -2,6 +2,7 @@
 // master reads it (listBuildersWithTokens, getBuilderWithToken); everything else gets BuilderPublic.
 import type { Queryable } from "./pool.js";
 import { isUniqueViolation } from "./pool.js";
+import { isValidId } from "./projects.js";
 import { notify } from "./listen.js";
 import { Channel } from "./channels.js";
 import type { BuilderState } from "../states.js";
@@ -60,6 +61,7 @@ export async function addBuilder(db: Queryable, input: { name: string; url: stri
 }
 
 export async function getBuilderById(db: Queryable, id: number): Promise<BuilderPublic | null> {
+  if (!isValidId(id)) return null;
   const { rows } = await db.query<BuilderPublic>(`SELECT ${PUBLIC_COLUMNS} FROM builders b WHERE b.id = $1`, [id]);
   return rows[0] ?? null;
 }
@@ -71,6 +73,7 @@ export async function getBuilderByName(db: Queryable, name: string): Promise<Bui
 
 /** With the token: for the master only. */
 export async function getBuilderWithToken(db: Queryable, id: number): Promise<Builder | null> {
+  if (!isValidId(id)) return null;
   const { rows } = await db.query<Builder>(`SELECT ${ALL_COLUMNS} FROM builders b WHERE b.id = $1`, [id]);
   return rows[0] ?? null;
 }

@@ -2,7 +2,7 @@
 import type { Queryable } from "./pool.js";
 import { notify } from "./listen.js";
 import { Channel } from "./channels.js";
-import { projectVisibilitySql, ProjectNotFoundError, type Viewer } from "./projects.js";
+import { clampLimit, isValidId, projectVisibilitySql, ProjectNotFoundError, type Viewer } from "./projects.js";
 import {
   ACTIVE_BUILD_STATES,
   BUILD_STATES,
@@ -191,6 +191,7 @@ export async function requestBuild(db: Queryable, req: BuildRequest): Promise<Bu
 }
 
 export async function getBuild(db: Queryable, id: number, viewer?: Viewer): Promise<BuildDetail | null> {
+  if (!isValidId(id)) return null;
   const params: unknown[] = [id];
   const visible = viewer ? projectVisibilitySql("p", viewer, params) : "TRUE";
   const { rows } = await db.query<BuildDetail>(`${DETAIL_SELECT} WHERE b.id = $1 AND ${visible}`, params);
@@ -206,7 +207,7 @@ export interface BuildListOptions {
   /** At most 200; default 50. */
   limit?: number;
   /** Keyset pagination: only builds with an id below this. */
-  before?: number;
+  before?: number | null;
 }
 
 export const MAX_BUILD_LIST_LIMIT = 200;
@@ -231,11 +232,12 @@ export async function listBuilds(db: Queryable, options: BuildListOptions): Prom
     params.push(options.builderId);
     where.push(`b.builder_id = $${params.length}`);
   }
-  if (options.before !== undefined) {
+  if (options.before !== undefined && options.before !== null) {
+    if (!isValidId(options.before)) return [];
     params.push(options.before);
     where.push(`b.id < $${params.length}`);
   }
-  const limit = Math.max(1, Math.min(MAX_BUILD_LIST_LIMIT, Math.floor(options.limit ?? 50)));
+  const limit = clampLimit(options.limit, 50, MAX_BUILD_LIST_LIMIT);
   params.push(limit);
   const { rows } = await db.query<BuildDetail>(
     `${DETAIL_SELECT} WHERE ${where.join(" AND ")} ORDER BY b.id DESC LIMIT $${params.length}`,
@@ -321,6 +323,7 @@ export async function transitionBuild(db: Queryable, id: number, t: BuildTransit
 }
 
 async function currentState(db: Queryable, id: number): Promise<BuildState> {
+  if (!isValidId(id)) throw new BuildNotFoundError(id);
   const { rows } = await db.query<{ state: BuildState }>("SELECT state FROM builds WHERE id = $1", [id]);
   if (!rows[0]) throw new BuildNotFoundError(id);
   return rows[0].state;
@@ -347,6 +350,7 @@ export async function cancelBuild(db: Queryable, id: number): Promise<{ state: B
 
 /** A new build of the same project, ref and milestone (reason "retry"); only from FAILED or CANCELLED. */
 export async function retryBuild(db: Queryable, id: number, requestedBy: number | null): Promise<Build> {
+  if (!isValidId(id)) throw new BuildNotFoundError(id);
   const { rows } = await db.query<Build>(`SELECT ${BUILD_COLUMNS("b")} FROM builds b WHERE b.id = $1`, [id]);
   const old = rows[0];
   if (!old) throw new BuildNotFoundError(id);
@@ -384,6 +388,7 @@ export async function listActiveBuilds(db: Queryable): Promise<Build[]> {
 
 /** The queue in dispatch order: priority, then age. */
 export async function listQueuedBuilds(db: Queryable, limit = 100): Promise<Build[]> {
+  limit = clampLimit(limit, 100, 10_000);
   const { rows } = await db.query<Build>(
     `SELECT ${BUILD_COLUMNS("b")} FROM builds b WHERE b.state = 'QUEUED' ORDER BY b.priority DESC, b.requested_at, b.id LIMIT $1`,
     [limit],
@@ -393,6 +398,7 @@ export async function listQueuedBuilds(db: Queryable, limit = 100): Promise<Buil
 
 /** A build row without joins (the master's view). */
 export async function getBuildRow(db: Queryable, id: number): Promise<Build | null> {
+  if (!isValidId(id)) return null;
   const { rows } = await db.query<Build>(`SELECT ${BUILD_COLUMNS("b")} FROM builds b WHERE b.id = $1`, [id]);
   return rows[0] ?? null;
 }

@@ -1,7 +1,7 @@
 // Package manifests: which package versions an image contains, parsed from live-build's
 // live-image-<arch>.packages, stored per build so diffs and "which builds have P" are queries.
 import type { Queryable } from "./pool.js";
-import { projectVisibilitySql, type Viewer } from "./projects.js";
+import { clampLimit, isValidId, projectVisibilitySql, type Viewer } from "./projects.js";
 
 export interface ManifestEntry {
   package: string;
@@ -143,7 +143,7 @@ export interface PackageSearchHit {
  */
 export async function searchPackages(
   db: Queryable,
-  options: { viewer: Viewer; package: string; version?: string; limit?: number; before?: number },
+  options: { viewer: Viewer; package: string; version?: string; limit?: number; before?: number | null },
 ): Promise<PackageSearchHit[]> {
   const params: unknown[] = [options.package];
   const where = ["m.package = $1", projectVisibilitySql("p", options.viewer, params)];
@@ -151,11 +151,12 @@ export async function searchPackages(
     params.push(options.version);
     where.push(`m.version = $${params.length}`);
   }
-  if (options.before !== undefined) {
+  if (options.before !== undefined && options.before !== null) {
+    if (!isValidId(options.before)) return [];
     params.push(options.before);
     where.push(`m.build_id < $${params.length}`);
   }
-  params.push(Math.max(1, Math.min(500, Math.floor(options.limit ?? 100))));
+  params.push(clampLimit(options.limit, 100, 500));
   const { rows } = await db.query<PackageSearchHit>(
     `SELECT m.build_id AS "buildId", p.name AS "projectName", m.version, b.state, b.milestone, b.finished_at AS "finishedAt"
        FROM manifest_entries m JOIN builds b ON b.id = m.build_id JOIN projects p ON p.id = b.project_id

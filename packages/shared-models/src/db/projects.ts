@@ -13,6 +13,18 @@ export interface Viewer {
   userId: number | null;
   role: Role | null;
 }
+/** True for a value that can be a bigserial id (a positive safe integer); lookups of anything else find nothing. */
+export function isValidId(id: unknown): id is number {
+  return typeof id === "number" && Number.isSafeInteger(id) && id > 0;
+}
+
+/** A list limit: a whole number in [1, max], or `fallback` for anything unusable (NaN, undefined). */
+export function clampLimit(limit: unknown, fallback: number, max: number): number {
+  const n = typeof limit === "number" ? Math.floor(limit) : Number.NaN;
+  if (!Number.isFinite(n)) return fallback;
+  return Math.max(1, Math.min(max, n));
+}
+
 export const ANONYMOUS_VIEWER: Viewer = Object.freeze({ userId: null, role: null });
 export const SYSTEM_VIEWER: Viewer = Object.freeze({ userId: null, role: "admin" });
 
@@ -154,6 +166,7 @@ export async function createProject(db: Queryable, input: ProjectInput): Promise
 
 /** Changes the given fields (undefined = unchanged; null clears a nullable one). Null if no such project. */
 export async function updateProject(db: Queryable, id: number, patch: ProjectPatch): Promise<Project | null> {
+  if (!isValidId(id)) return null;
   const sets: string[] = [];
   const params: unknown[] = [id];
   for (const field of Object.keys(FIELD_COLUMNS) as (keyof ProjectInput)[]) {
@@ -183,6 +196,7 @@ export async function updateProject(db: Queryable, id: number, patch: ProjectPat
 }
 
 export async function getProjectById(db: Queryable, id: number, viewer?: Viewer): Promise<Project | null> {
+  if (!isValidId(id)) return null;
   const params: unknown[] = [id];
   const visible = viewer ? projectVisibilitySql("p", viewer, params) : "TRUE";
   const { rows } = await db.query<Project>(`SELECT ${PROJECT_COLUMNS("p")} FROM projects p WHERE p.id = $1 AND ${visible}`, params);

@@ -2,6 +2,7 @@
 // getPasswordHash (for login); User has no hash, so it is safe to render.
 import type { Queryable } from "./pool.js";
 import { isUniqueViolation } from "./pool.js";
+import { isValidId } from "./projects.js";
 import type { Role } from "../states.js";
 import { hashPassword, verifyPassword } from "../passwords.js";
 
@@ -43,6 +44,7 @@ export async function getUserByName(db: Queryable, name: string): Promise<User |
 }
 
 export async function getUserById(db: Queryable, id: number): Promise<User | null> {
+  if (!isValidId(id)) return null;
   const { rows } = await db.query<User>(`SELECT ${USER_COLUMNS("u")} FROM users u WHERE u.id = $1`, [id]);
   return rows[0] ?? null;
 }

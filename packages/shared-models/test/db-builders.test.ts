@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import {
+  addBuilder,
+  BuilderExistsError,
+  claimBuilder,
+  deleteBuilder,
+  disableBuilder,
+  enableBuilder,
+  getBuilderById,
+  getBuilderByName,
+  getBuilderWithToken,
+  incrementBuilderFailureCount,
+  listBuilders,
+  listBuildersWithTokens,
+  recordBuilderContact,
+  recordScanFailure,
+  releaseBuilder,
+  setBuilderFailureCount,
+  setBuilderState,
+  updateBuilderInfo,
+} from "../src/db/builders.js";
+import { createProject } from "../src/db/projects.js";
+import { getBuildRow, requestBuild, transitionBuild } from "../src/db/builds.js";
+import { Channel } from "../src/db/channels.js";
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+let n = 0;
+async function builder() {
+  n++;
+  return addBuilder(db.pool, { name: `b${n}`, url: `http://127.0.0.1:${8200 + n}`, token: `secret-${n}` });
+}
+async function build() {
+  n++;
+  const p = await createProject(db.pool, { name: `bp${n}`, configUrl: "https://example.org/c.git", architecture: "amd64" });
+  return requestBuild(db.pool, { projectId: p.id, reason: "manual" });
+}
+
+async function collectNotifications(channel: string, fn: () => Promise<void>, expected: number): Promise<unknown[]> {
+  const l = new pg.Client({ connectionString: db.url });
+  await l.connect();
+  const got: unknown[] = [];
+  l.on("notification", (m) => got.push(JSON.parse(m.payload!)));
+  await l.query(`LISTEN ${channel}`);
+  await fn();
+  // Give stray extra notifications a moment to arrive too.
+  for (let i = 0; i < 50 && got.length < expected; i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100));
+  await l.end();
+  return got;
+}
+
+describe("builders", () => {
+  it("never shows the token outside the master's functions", async () => {
+    const b = await builder();
+    expect(b).not.toHaveProperty("token");
+    expect(b).toMatchObject({ state: "UNKNOWN", enabled: true, ready: false, architectures: [], info: {}, scanFailures: 0, failureCount: 0, currentBuildId: null });
+    expect(await getBuilderById(db.pool, b.id)).not.toHaveProperty("token");
+    expect(await getBuilderByName(db.pool, b.name)).not.toHaveProperty("token");
+    for (const x of await listBuilders(db.pool)) expect(x).not.toHaveProperty("token");
+    expect((await getBuilderWithToken(db.pool, b.id))!.token).toBe(b.name.replace("b", "secret-"));
+    expect((await listBuildersWithTokens(db.pool)).find((x) => x.id === b.id)!.token).toMatch(/^secret-/);
+    await expect(addBuilder(db.pool, { name: b.name, url: "http://127.0.0.1:1", token: "t" })).rejects.toThrow(
+      `A builder named ${b.name} already exists; choose another name.`,
+    );
+    await expect(addBuilder(db.pool, { name: "bad", url: "ftp://x", token: "t" })).rejects.not.toBeInstanceOf(BuilderExistsError);
+  });
+
+  it("enables and disables with a reason, and notifies", async () => {
+    const b = await builder();
+    const got = await collectNotifications(
+      Channel.builders,
+      async () => {
+        await setBuilderFailureCount(db.pool, b.id, 4);
+        await recordScanFailure(db.pool, b.id);
+        expect(await disableBuilder(db.pool, b.id, "5 failures in a row")).toBe(true);
+        expect(await getBuilderById(db.pool, b.id)).toMatchObject({ enabled: false, disabledReason: "5 failures in a row", failureCount: 4 });
+        expect(await enableBuilder(db.pool, b.id)).toBe(true);
+        expect(await getBuilderById(db.pool, b.id)).toMatchObject({ enabled: true, disabledReason: null, failureCount: 0, scanFailures: 0 });
+        expect(await enableBuilder(db.pool, 999999)).toBe(false);
+      },
+      2,
+    );
+    expect(got).toEqual([{ id: b.id }, { id: b.id }]);
+  });
+
+  it("records info and contacts, notifying only on change", async () => {
+    const b = await builder();
+    const got = await collectNotifications(
+      Channel.builders,
+      async () => {
+        await updateBuilderInfo(db.pool, b.id, { architectures: ["amd64", "i386"], info: { hostname: "h" }, ready: true });
+        await updateBuilderInfo(db.pool, b.id, { architectures: ["amd64", "i386"], info: { hostname: "h2" }, ready: true }); // no change that matters
+        await updateBuilderInfo(db.pool, b.id, { architectures: ["amd64", "i386"], info: {}, ready: false, notReadyReason: "lb is missing" });
+        await recordBuilderContact(db.pool, b.id, { state: "IDLE", statusVersion: 1 });
+        await recordBuilderContact(db.pool, b.id, { state: "IDLE", statusVersion: 2 }); // same state
+        await recordBuilderContact(db.pool, b.id, { state: "BUILDING", statusVersion: 3 });
+      },
+      4,
+    );
+    expect(got).toHaveLength(4);
+    const row = (await getBuilderById(db.pool, b.id))!;
+    expect(row).toMatchObject({ architectures: ["amd64", "i386"], ready: false, notReadyReason: "lb is missing", state: "BUILDING", statusVersion: 3 });
+    expect(row.lastContactAt).toBeInstanceOf(Date);
+  });
+
+  it("counts consecutive scan failures until a contact, and failures until reset", async () => {
+    const b = await builder();
+    expect(await recordScanFailure(db.pool, b.id)).toBe(1);
+    expect(await recordScanFailure(db.pool, b.id)).toBe(2);
+    expect(await recordScanFailure(db.pool, b.id)).toBe(3);
+    expect(await setBuilderState(db.pool, b.id, "OFFLINE")).toBe(true);
+    expect(await setBuilderState(db.pool, b.id, "OFFLINE")).toBe(false);
+    await recordBuilderContact(db.pool, b.id, { state: "IDLE", statusVersion: 9 });
+    expect(await recordScanFailure(db.pool, b.id)).toBe(1);
+    expect(await recordScanFailure(db.pool, 999999)).toBe(0);
+    expect(await incrementBuilderFailureCount(db.pool, b.id)).toBe(1);
+    expect(await incrementBuilderFailureCount(db.pool, b.id)).toBe(2);
+    await setBuilderFailureCount(db.pool, b.id, 0);
+    expect((await getBuilderById(db.pool, b.id))!.failureCount).toBe(0);
+  });
+
+  it("claims a free builder once, and releases only for the holder's build", async () => {
+    const b1 = await builder();
+    const b2 = await builder();
+    const x = await build();
+    const y = await build();
+    expect(await claimBuilder(db.pool, b1.id, x.id)).toBe(true);
+    expect(await claimBuilder(db.pool, b1.id, y.id)).toBe(false); // busy
+    expect(await claimBuilder(db.pool, b2.id, x.id)).toBe(false); // build held elsewhere
+    expect(await releaseBuilder(db.pool, b1.id, y.id)).toBe(false); // not the holder's build
+    expect((await getBuilderById(db.pool, b1.id))!.currentBuildId).toBe(x.id);
+    expect(await releaseBuilder(db.pool, b1.id, x.id)).toBe(true);
+    expect(await releaseBuilder(db.pool, b1.id, x.id)).toBe(false);
+    // Concurrent claims of one builder: exactly one wins.
+    const builds = await Promise.all([build(), build(), build(), build(), build()]);
+    const results = await Promise.all(builds.map((bb) => claimBuilder(db.pool, b2.id, bb.id)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it("deletes a builder, leaving its builds without one", async () => {
+    const b = await builder();
+    const x = await build();
+    await transitionBuild(db.pool, x.id, { from: "QUEUED", to: "DISPATCHING", set: { builderId: b.id, cookie: `${x.id}-1`, attempt: 1 } });
+    await claimBuilder(db.pool, b.id, x.id);
+    expect(await deleteBuilder(db.pool, b.id)).toBe(true);
+    expect(await deleteBuilder(db.pool, b.id)).toBe(false);
+    expect(await getBuilderById(db.pool, b.id)).toBeNull();
+    expect((await getBuildRow(db.pool, x.id))!.builderId).toBeNull();
+  });
+});
