@@ -1,0 +1,25 @@
+// vitest config for the runs that are not part of `npm test`: the chaos soak (test/chaos) and
+// the long fuzz and load runs. Same aliases as the main config; no shared test cluster (the
+// soak runs and kills its own PostgreSQL), no time limits beyond the runs' own deadlines.
+import { defineConfig } from "vitest/config";
+import { fileURLToPath } from "node:url";
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@lexbuilder\/shared-models$/, replacement: here("../../packages/shared-models/src/index.ts") },
+      { find: /^@lexbuilder\/shared-models\/testing$/, replacement: here("../../packages/shared-models/src/testing/index.ts") },
+    ],
+  },
+  test: {
+    root: here("../.."),
+    include: ["test/chaos/**/*.test.ts"],
+    exclude: ["**/node_modules/**", "**/dist/**"],
+    testTimeout: 30 * 60_000,
+    hookTimeout: 5 * 60_000,
+    pool: "forks",
+    reporters: ["default"],
+  },
+});
