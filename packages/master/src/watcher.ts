@@ -97,7 +97,8 @@ export class WatcherPool {
   private apply(b: Builder): void {
     if (this.ctx.stopping()) return;
     const current = this.watches.get(b.id);
-    if (!b.enabled) {
+    // A disabled builder is still watched while it holds a build, so that build can end.
+    if (!b.enabled && b.currentBuildId === null) {
       if (current) this.stopOne(b.id);
       return;
     }
@@ -283,12 +284,16 @@ export class BuilderWatch {
   private async finished(build: ActiveBuild, s: StatusResult): Promise<void> {
     const { pool, metrics, log } = this.ctx;
     const cookie = build.cookie!;
+    let detectedAfterMs: number | undefined;
     if (s.finishedAt) {
       const t = Date.parse(s.finishedAt);
-      if (Number.isFinite(t)) metrics.finishDetection.observe(Math.max(0, Date.now() - t) / 1000);
+      if (Number.isFinite(t)) {
+        detectedAfterMs = Math.max(0, Date.now() - t);
+        metrics.finishDetection.observe(detectedAfterMs / 1000);
+      }
     }
     const message = s.message ?? "";
-    log.info({ build: build.id, cookie, result: s.result, builder: this.name }, "build finished on its builder");
+    log.info({ build: build.id, cookie, result: s.result, builder: this.name, detectedAfterMs }, "build finished on its builder");
     switch (s.result) {
       case "OK":
         if (await markCollecting(pool, build.id, cookie, { configRevision: s.configRevision ?? null })) {

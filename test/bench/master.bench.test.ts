@@ -1,0 +1,270 @@
+// Master benchmarks (npm run bench): dispatch latency with 1, 10 and 100 real slaves; finish
+// detection; master CPU with 100 and 1000 idle builders (protocol-speaking stand-ins, the one
+// place they are allowed); collection throughput and memory against `curl | sha256sum` of the
+// same file from a real slave. Prints a table; each row also checks its goal.
+import { execFileSync, execSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  addBuilder,
+  claimNextQueuedBuild,
+  createLogger,
+  createProject,
+  createRpcHandler,
+  getActiveBuild,
+  markBuildStarted,
+  markCollecting,
+  requestBuild,
+} from "@lexbuilder/shared-models";
+import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
+import { fakeConf, makeConfigRepo, startSlave, type Slave } from "../../packages/slave/test/helpers.js";
+import { Collector } from "../../packages/master/src/collector.js";
+import { BuilderClients } from "../../packages/master/src/context.js";
+import { Judge } from "../../packages/master/src/judge.js";
+import { testContext } from "../../packages/master/test/support.js";
+import { startMaster, tempDir, waitUntil, type MasterProcess } from "../fullstack-helpers.js";
+
+const rows: string[][] = [];
+function report(metric: string, value: string, goal: string, ok: boolean): void {
+  rows.push([metric, value, goal, ok ? "yes" : "NO"]);
+}
+function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+afterAll(() => {
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...[["metric", "measured", "goal", "met"], ...rows].map((r) => r[i]!.length)));
+  const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |";
+  const table = [line(["metric", "measured", "goal", "met"]), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...rows.map(line)].join("\n");
+  process.stdout.write(`\nMaster benchmarks (${new Date().toISOString()}, ${execSync("nproc").toString().trim()} cores):\n${table}\n\n`);
+});
+
+describe("dispatch latency and finish detection, real slaves", () => {
+  let db: TestDatabase;
+  let master: MasterProcess;
+  const slaves: Slave[] = [];
+  const projects: number[] = [];
+  const SLAVES = Number(process.env.BENCH_SLAVES ?? 100);
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const repo = makeConfigRepo({ main: fakeConf([]) });
+    for (let i = 0; i < SLAVES; i += 10) {
+      const batch = await Promise.all(Array.from({ length: Math.min(10, SLAVES - i) }, () => startSlave({ env: { LEXBUILDER_SLAVE_ARCHITECTURES: "amd64", LOG_LEVEL: "warn" } })));
+      slaves.push(...batch);
+    }
+    for (const [i, s] of slaves.entries()) {
+      const b = await addBuilder(db.pool, { name: `bench-${i}`, url: s.url, token: s.token });
+      await db.pool.query("UPDATE builders SET enabled = false WHERE id = $1", [b.id]);
+    }
+    for (let i = 0; i < SLAVES; i++) {
+      projects.push((await createProject(db.pool, { name: `bench-${i}`, configUrl: repo.url, architecture: "amd64" })).id);
+    }
+    master = await startMaster({ databaseUrl: db.url, artifactsDir: tempDir("bench-artifacts"), env: { LOG_LEVEL: "info", LEXBUILDER_MASTER_STATUS_WAIT: "30", LEXBUILDER_MASTER_CALL_TIMEOUT: "40" } });
+    await master.started;
+  }, 10 * 60_000);
+
+  afterAll(async () => {
+    await master?.stop();
+    await Promise.all(slaves.map((s) => s.stop()));
+    await db?.drop();
+  });
+
+  for (const n of [1, 10, 100]) {
+    it(`with ${n} slave(s)`, async () => {
+      if (n > SLAVES) return;
+      await db.pool.query("UPDATE builders SET enabled = (substring(name from 7)::int < $1)", [n]);
+      await waitUntil(`${n} idle builders`, async () => {
+        const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM builders WHERE enabled AND state = 'IDLE' AND ready AND current_build_id IS NULL");
+        return rows[0].n === n;
+      }, 120_000);
+      const rounds = n === 1 ? 40 : n === 10 ? 8 : 3;
+      const latencies: number[] = [];
+      const ids: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const batch = await Promise.all(projects.slice(0, n).map((projectId) => requestBuild(db.pool, { projectId, reason: "manual" })));
+        ids.push(...batch.map((b) => b.id));
+        await waitUntil("round finished", async () => {
+          const { rows } = await db.pool.query(
+            "SELECT count(*)::int AS n FROM builds WHERE id = ANY($1::bigint[]) AND state IN ('SUCCEEDED','FAILED','CANCELLED')",
+            [batch.map((b) => b.id)],
+          );
+          return rows[0].n === n;
+        }, 120_000, 20);
+        await waitUntil("builders idle again", async () => {
+          const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM builders WHERE enabled AND state = 'IDLE' AND current_build_id IS NULL");
+          return rows[0].n === n;
+        }, 60_000, 20);
+      }
+      const { rows } = await db.pool.query(
+        "SELECT state, extract(epoch FROM (started_at - requested_at)) * 1000 AS ms FROM builds WHERE id = ANY($1::bigint[])",
+        [ids],
+      );
+      expect(rows.every((r) => r.state === "SUCCEEDED")).toBe(true);
+      latencies.push(...rows.map((r) => Number(r.ms)));
+      const p50 = pct(latencies, 50);
+      const p99 = pct(latencies, 99);
+      report(`dispatch latency, ${n} slave(s) (${latencies.length} builds)`, `p50 ${ms(p50)}, p99 ${ms(p99)}`, "p99 ≤ 100 ms", p99 <= 100);
+      const detections = [...master.output().matchAll(/"build":([0-9]+),[^\n]*"detectedAfterMs":([0-9]+)/g)]
+        .filter((m) => ids.includes(Number(m[1])))
+        .map((m) => Number(m[2]));
+      const d99 = pct(detections, 99);
+      report(`finish detection, ${n} slave(s) (${detections.length} builds)`, `p50 ${ms(pct(detections, 50))}, p99 ${ms(d99)}`, "p99 ≤ 1000 ms", d99 <= 1000);
+    }, 30 * 60_000);
+  }
+});
+
+describe("master CPU with idle builders (protocol-speaking stand-ins)", () => {
+  let db: TestDatabase;
+  let server: http.Server;
+  let url: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const log = createLogger("standin", { level: "silent" });
+    let version = 1;
+    const handler = createRpcHandler({
+      token: () => "standin-token",
+      log,
+      methods: {
+        echo: (p) => p,
+        info: () => ({
+          protocolVersion: "1",
+          builderVersion: "standin",
+          hostname: "standin",
+          architectures: ["amd64"],
+          builderTypes: ["live-build"],
+          liveBuildVersion: "none",
+          ready: true,
+          freeDiskBytes: "100000000000",
+        }),
+        // An idle slave: the long poll waits its full time and reports nothing new.
+        status: async (p) => {
+          const wait = typeof p[1] === "number" ? Math.min(30, p[1]) : 0;
+          if (typeof p[0] === "number" && wait > 0) await new Promise((r) => setTimeout(r, wait * 1000));
+          return { state: "IDLE", version };
+        },
+      },
+    });
+    version = 1;
+    server = http.createServer((req, res) => handler(req, res));
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+
+  afterAll(async () => {
+    server?.closeAllConnections();
+    server?.close();
+    await db?.drop();
+  });
+
+  function cpuTicks(pid: number): number {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const parts = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return Number(parts[11]) + Number(parts[12]); // utime + stime
+  }
+
+  for (const n of [100, 1000]) {
+    it(`with ${n} idle builders`, async () => {
+      const { rows: have } = await db.pool.query("SELECT count(*)::int AS n FROM builders");
+      for (let i = have[0].n; i < n; i++) await addBuilder(db.pool, { name: `idle-${i}`, url, token: "standin-token" });
+      const master = await startMaster({
+        databaseUrl: db.url,
+        artifactsDir: tempDir("bench-idle"),
+        env: { LOG_LEVEL: "warn", LEXBUILDER_MASTER_STATUS_WAIT: "30", LEXBUILDER_MASTER_CALL_TIMEOUT: "40", LEXBUILDER_MASTER_SWEEP_SECONDS: "10" },
+      });
+      try {
+        await waitUntil("master up", async () => (await fetch(`${master.metricsUrl}/healthz`).catch(() => null))?.status === 200, 60_000);
+        await waitUntil(`${n} builders seen idle`, async () => {
+          const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM builders WHERE state = 'IDLE'");
+          return rows[0].n === n;
+        }, 120_000, 500);
+        await new Promise((r) => setTimeout(r, 35_000)); // past the first round of long polls
+        const hz = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+        const t0 = cpuTicks(master.proc.pid!);
+        const w0 = Date.now();
+        await new Promise((r) => setTimeout(r, 60_000));
+        const used = (cpuTicks(master.proc.pid!) - t0) / hz;
+        const share = (100 * used) / ((Date.now() - w0) / 1000);
+        const rss = Number(/VmRSS:\s+([0-9]+)/.exec(readFileSync(`/proc/${master.proc.pid}/status`, "utf8"))![1]) / 1024;
+        report(`master CPU, ${n} idle builders`, `${share.toFixed(1)} % of a core, RSS ${rss.toFixed(0)} MiB`, n === 1000 ? "≤ 25 %" : "-", n !== 1000 || share <= 25);
+      } finally {
+        await master.stop();
+      }
+    }, 10 * 60_000);
+  }
+});
+
+describe("collection throughput and memory, real slave", () => {
+  it("streams a large image at the speed of curl | sha256sum, in flat memory", async () => {
+    const mib = Number(process.env.BENCH_COLLECT_MIB ?? 2048);
+    const db = await createTestDatabase();
+    const slave = await startSlave({ env: { LEXBUILDER_SLAVE_ARCHITECTURES: "amd64" } });
+    const artifacts = tempDir("bench-collect");
+    try {
+      // A random image placed in the slave's content-addressed cache.
+      const tmp = join(slave.stateDir, "bench-image");
+      const hash = createHash("sha256");
+      const out = createWriteStream(tmp);
+      for (let i = 0; i < mib; i++) {
+        const chunk = randomBytes(1024 * 1024);
+        hash.update(chunk);
+        if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
+      }
+      await new Promise<void>((r) => out.end(() => r()));
+      const sha = hash.digest("hex");
+      mkdirSync(join(slave.stateDir, "cache"), { recursive: true });
+      execFileSync("mv", [tmp, join(slave.stateDir, "cache", sha)]);
+      const size = mib * 1024 * 1024;
+
+      const c0 = Date.now();
+      const curlSum = execSync(`curl -sf -H "Authorization: Bearer ${slave.token}" ${slave.url}/files/${sha} | sha256sum`, { encoding: "utf8" }).split(" ")[0];
+      const curlSecs = (Date.now() - c0) / 1000;
+      expect(curlSum).toBe(sha);
+
+      // The master's collector on a build in COLLECTING.
+      const ctx = testContext(db.pool, db.url, { LEXBUILDER_ARTIFACTS_DIR: artifacts });
+      const b = await addBuilder(db.pool, { name: "collect", url: slave.url, token: slave.token });
+      await db.pool.query("UPDATE builders SET architectures = '{amd64}', ready = true, state = 'IDLE' WHERE id = $1", [b.id]);
+      const p = await createProject(db.pool, { name: "big", configUrl: "https://example.org/c.git", architecture: "amd64" });
+      const req = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
+      const claim = (await claimNextQueuedBuild(db.pool, { id: b.id }))!;
+      await markBuildStarted(db.pool, claim.id, claim.cookie);
+      await markCollecting(db.pool, claim.id, claim.cookie, {});
+      const active = (await getActiveBuild(db.pool, req.id))!;
+      const collector = new Collector(ctx, new Judge(ctx));
+      const clients = new BuilderClients({ id: b.id, name: "collect", url: slave.url, token: slave.token }, ctx.config);
+      const rss0 = process.memoryUsage().rss;
+      let peak = rss0;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+      const m0 = Date.now();
+      collector.ensure(active, [{ name: "live-image-amd64.img", sha256: sha, size: String(size), kind: "image" }], clients);
+      await collector.drain();
+      const masterSecs = (Date.now() - m0) / 1000;
+      clearInterval(sampler);
+      clients.close();
+      const { rows } = await db.pool.query("SELECT state FROM builds WHERE id = $1", [req.id]);
+      expect(rows[0].state).toBe("SUCCEEDED");
+      const ratio = curlSecs / masterSecs;
+      report(
+        `collection of ${mib} MiB`,
+        `master ${(mib / masterSecs).toFixed(0)} MiB/s vs curl|sha256sum ${(mib / curlSecs).toFixed(0)} MiB/s (${(ratio * 100).toFixed(0)} %)`,
+        "≥ 90 %",
+        ratio >= 0.9,
+      );
+      const grew = (peak - rss0) / 1024 / 1024;
+      report(`collector memory growth, ${mib} MiB image`, `${grew.toFixed(0)} MiB`, "flat (≤ 64 MiB)", grew <= 64);
+    } finally {
+      await slave.stop();
+      rmSync(artifacts, { recursive: true, force: true });
+      rmSync(join(slave.stateDir, "cache"), { recursive: true, force: true });
+      await db.drop();
+    }
+  }, 30 * 60_000);
+});
