@@ -129,6 +129,13 @@ describe("requestBuild", () => {
     expect(next.scheduledFor).toEqual(new Date("2026-01-03T03:00:00Z"));
   });
 
+  it("refuses a milestone build without a milestone name, with a sentence", async () => {
+    const p = await project();
+    await expect(requestBuild(db.pool, { projectId: p.id, reason: "milestone" })).rejects.toThrow("A milestone build needs a milestone name.");
+    await expect(requestBuild(db.pool, { projectId: p.id, reason: "manual", milestone: "x".repeat(101) })).rejects.toThrow(/1 to 100 characters/);
+    await expect(requestBuild(db.pool, { projectId: 999999, reason: "manual" })).rejects.toThrow("There is no project with id 999999.");
+  });
+
   it("refuses a deactivated project", async () => {
     const p = await project();
     await deactivateProject(db.pool, p.id);

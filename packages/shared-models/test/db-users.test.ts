@@ -124,6 +124,13 @@ describe("API tokens", () => {
     expect(listed).toMatchObject({ id, label: "CI", prefix: rows[0].token_prefix, revokedAt: null });
     expect(listed!.lastUsedAt).toBeInstanceOf(Date);
     expect(listed).not.toHaveProperty("token_hash");
+    // Used again within a minute: the same last_used_at (no write per request).
+    const firstUse = listed!.lastUsedAt!.getTime();
+    expect(await findUserByApiToken(db.pool, token)).not.toBeNull();
+    expect((await listApiTokens(db.pool, u.id))[0]!.lastUsedAt!.getTime()).toBe(firstUse);
+    await db.pool.query("UPDATE api_tokens SET last_used_at = now() - interval '2 minutes' WHERE id = $1", [id]);
+    expect(await findUserByApiToken(db.pool, token)).not.toBeNull();
+    expect(Date.now() - (await listApiTokens(db.pool, u.id))[0]!.lastUsedAt!.getTime()).toBeLessThan(60_000);
   });
 
   it("refuses unknown, malformed, revoked tokens and inactive users", async () => {

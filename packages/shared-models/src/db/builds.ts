@@ -142,6 +142,10 @@ export interface BuildRequest {
  * transaction.
  */
 export async function requestBuild(db: Queryable, req: BuildRequest): Promise<Build> {
+  if (req.reason === "milestone" && !req.milestone) throw new Error("A milestone build needs a milestone name.");
+  if (req.milestone != null && (req.milestone.length < 1 || req.milestone.length > 100)) {
+    throw new Error("A milestone name must be 1 to 100 characters long.");
+  }
   for (let attempt = 0; attempt < 5; attempt++) {
     const { rows: projects } = await db.query<{ name: string; active: boolean }>("SELECT name, active FROM projects WHERE id = $1", [
       req.projectId,

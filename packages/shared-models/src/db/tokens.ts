@@ -33,11 +33,17 @@ export async function createApiToken(db: Queryable, userId: number, label: strin
 /** The active owner of an unrevoked token, or null. Records the use. */
 export async function findUserByApiToken(db: Queryable, token: string): Promise<User | null> {
   if (!API_TOKEN_PATTERN.test(token)) return null;
+  // last_used_at is written at most once a minute per token, so a script hammering the API
+  // with one token does not queue every request behind a lock on the same row.
   const { rows } = await db.query<User>(
-    `UPDATE api_tokens t SET last_used_at = now()
-       FROM users u
-      WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.id = t.user_id AND u.active
-      RETURNING ${USER_COLUMNS("u")}`,
+    `WITH hit AS (
+       SELECT t.id, t.user_id, (t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds') AS stale
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+        WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active
+     ), touch AS (
+       UPDATE api_tokens SET last_used_at = now() WHERE id IN (SELECT id FROM hit WHERE stale) RETURNING id
+     )
+     SELECT ${USER_COLUMNS("u")} FROM hit JOIN users u ON u.id = hit.user_id`,
     [hashApiToken(token)],
   );
   return rows[0] ?? null;
