@@ -39,6 +39,17 @@ export function createApp(ctx: AppContext): express.Express {
       logger: log,
       genReqId: (req) => (req.headers["x-request-id"] as string | undefined)?.slice(0, 64) || randomUUID(),
       redact: { paths: ["req.headers.cookie", "req.headers.authorization", 'res.headers["set-cookie"]'], censor: "[redacted]" },
+      // Compact access lines: no headers at all, so no cookie or token can reach the log.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string; raw?: { user?: { name: string } } }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customProps: (req) => ((req as Request).user ? { user: (req as Request).user!.name } : {}),
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "warn" : "info"),
       autoLogging: { ignore: (req) => (req.url ?? "").startsWith("/static/") },
     }),

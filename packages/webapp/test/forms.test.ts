@@ -2,7 +2,7 @@
 // the schedule shows its next run; pages have useful titles and relative times.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getProjectByName, listAudit, listBuilds, SYSTEM_VIEWER } from "@lexbuilder/shared-models";
-import { Client, loginAs, seedProject, startHarness, type Harness } from "./harness.js";
+import { Client, loginAs, seedProject, seedSucceededBuild, startHarness, type Harness } from "./harness.js";
 
 let h: Harness;
 let bob: Client;
@@ -170,5 +170,29 @@ describe("error pages", () => {
     expect(fb.status).toBe(403);
     expect(fb.text).toContain("Only administrators may do this.");
     expect(fb.text).toContain("<title>Not allowed · lexbuilder</title>");
+  });
+});
+
+describe("manifests", () => {
+  it("the diff lists added, removed and changed packages; search finds builds by package and version", async () => {
+    const p = await seedProject(h, "mani");
+    const a = await seedSucceededBuild(h, p.id, { manifest: [["bash", "5.2"], ["gone", "1.0"], ["same", "3"]] });
+    const b = await seedSucceededBuild(h, p.id, { manifest: [["bash", "5.3"], ["new", "0.1"], ["same", "3"]] });
+    const r = await bob.get(`/diff?from=${a.build.id}&to=${b.build.id}`);
+    expect(r.status).toBe(200);
+    expect(r.text).toContain("1 added</strong>, <strong class=\"diff-removed\">1 removed</strong>, <strong class=\"diff-changed\">1 changed");
+    expect(r.text).toMatch(/<table id="diff-changed">.*<td>bash<\/td><td class="mono diff-removed">5.2<\/td><td class="mono diff-added">5.3<\/td>/s);
+    expect(r.text).toMatch(/<table id="diff-added">.*new.*0\.1/s);
+    expect(r.text).toMatch(/<table id="diff-removed">.*gone.*1\.0/s);
+    expect(r.text).not.toMatch(/<td[^>]*>same<\/td>/);
+    const bad = await bob.get("/diff?from=abc&to=1");
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain("Give two build numbers to compare.");
+    expect((await bob.get(`/diff?from=${a.build.id}&to=99999`)).status).toBe(404);
+    const search = await bob.get("/packages?name=bash&version=5.3");
+    expect(search.text).toContain(`/builds/${b.build.id}"`);
+    expect(search.text).not.toContain(`/builds/${a.build.id}"`);
+    const manifest = await bob.get(`/builds/${a.build.id}/manifest?format=text`);
+    expect(manifest.text).toBe("bash\t5.2\ngone\t1.0\nsame\t3\n");
   });
 });
