@@ -22,7 +22,7 @@ import { errorMessage, type MasterContext } from "./context.js";
 const FIRING_TOLERANCE_MS = 5000;
 
 function projectSchedule(p: Project): Schedule | null {
-  return scheduleOf({ schedule_daily_at: p.scheduleDailyAt, schedule_cron: p.scheduleCron });
+  return scheduleOf(p);
 }
 
 export class Scheduler {

@@ -130,6 +130,7 @@ export class BuilderWatch {
   private knownVersion: number | null = null;
   private stopped = false;
   private lastInfoAt = 0;
+  private lastState: string | null = null;
   private readonly pulling = new Map<number, Promise<void>>();
 
   constructor(
@@ -193,6 +194,7 @@ export class BuilderWatch {
     this.ctx.log.warn({ builder: this.name, err: why }, "builder scan failed");
     this.knownVersion = null;
     this.lastInfoAt = 0;
+    this.lastState = null;
     try {
       const build = await getBuilderCurrentBuild(this.ctx.pool, this.id);
       await this.deps.judge.scanFailed({ id: this.id, name: this.name }, build, why);
@@ -219,7 +221,9 @@ export class BuilderWatch {
     await recordBuilderContact(pool, this.id, { state: s.state, statusVersion: s.version });
     this.knownVersion = s.version;
     await this.reconcile(s);
-    if (s.state === "IDLE") this.deps.wakeDispatcher();
+    // Newly idle: there may be work for it (the NOTIFY does this too; this is the fast path).
+    if (s.state === "IDLE" && this.lastState !== "IDLE") this.deps.wakeDispatcher();
+    this.lastState = s.state;
   }
 
   /** What the database says this builder holds, against what the slave reports. */

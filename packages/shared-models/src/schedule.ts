@@ -132,10 +132,20 @@ function toCron(schedule: Schedule): CronFields {
   return parseCronExpression(cronExpressionOf(schedule));
 }
 
-/** A project row's schedule columns → a Schedule, or null when it has none. */
-export function scheduleOf(row: { schedule_daily_at?: string | null; schedule_cron?: string | null }): Schedule | null {
-  if (row.schedule_cron) return { kind: "cron", expression: row.schedule_cron };
-  if (row.schedule_daily_at) return { kind: "daily", at: row.schedule_daily_at };
+/**
+ * A project's schedule → a Schedule, or null when it has none. Takes a Project
+ * (scheduleDailyAt/scheduleCron) or a raw row (schedule_daily_at/schedule_cron).
+ */
+export function scheduleOf(row: {
+  scheduleDailyAt?: string | null;
+  scheduleCron?: string | null;
+  schedule_daily_at?: string | null;
+  schedule_cron?: string | null;
+}): Schedule | null {
+  const cron = row.scheduleCron ?? row.schedule_cron;
+  const daily = row.scheduleDailyAt ?? row.schedule_daily_at;
+  if (cron) return { kind: "cron", expression: cron };
+  if (daily) return { kind: "daily", at: daily };
   return null;
 }
 

@@ -89,5 +89,6 @@ describe("parsing", () => {
     expect(scheduleOf({ schedule_daily_at: "07:05", schedule_cron: null })).toEqual({ kind: "daily", at: "07:05" });
     expect(scheduleOf({ schedule_daily_at: null, schedule_cron: "0 1 * * *" })).toEqual({ kind: "cron", expression: "0 1 * * *" });
     expect(scheduleOf({ schedule_daily_at: null, schedule_cron: null })).toBeNull();
+    expect(scheduleOf({ scheduleDailyAt: "02:30", scheduleCron: null })).toEqual({ kind: "daily", at: "02:30" });
   });
 });

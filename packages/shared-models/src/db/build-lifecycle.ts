@@ -98,10 +98,6 @@ function toActive(r: ActiveRow): ActiveBuild {
   };
 }
 
-export function cookieOf(buildId: number, attempt: number): string {
-  return `${buildId}-${attempt}`;
-}
-
 /** Architectures with at least one QUEUED build (the dispatcher's cheap first question). */
 export async function queuedArchitectures(db: Queryable): Promise<string[]> {
   const { rows } = await db.query<{ architecture: string }>(
@@ -275,10 +271,6 @@ export async function setConfigRevision(db: Queryable, id: number, cookie: strin
   await db.query("UPDATE builds SET config_revision = $3 WHERE id = $1 AND cookie = $2 AND config_revision IS DISTINCT FROM $3", [id, cookie, revision]);
 }
 
-export async function setArtifactDir(db: Queryable, id: number, cookie: string, dir: string): Promise<void> {
-  await db.query("UPDATE builds SET artifact_dir = $3 WHERE id = $1 AND cookie = $2 AND state = 'COLLECTING'", [id, cookie, dir]);
-}
-
 export type GiveBackOutcome = "QUEUED" | "FAILED" | null;
 
 /**
@@ -413,15 +405,6 @@ export async function listOrphanedActiveBuilds(db: Queryable): Promise<ActiveBui
 }
 
 // --- builder failure accounting (the judge's numbers) ---------------------------------------
-
-/** One more consecutive failed scan; returns the new count. */
-export async function incrementScanFailures(db: Queryable, builderId: number): Promise<number> {
-  const { rows } = await db.query<{ scan_failures: number }>(
-    "UPDATE builders SET scan_failures = scan_failures + 1 WHERE id = $1 RETURNING scan_failures",
-    [builderId],
-  );
-  return rows[0]?.scan_failures ?? 0;
-}
 
 /** Marks a builder OFFLINE (its scans keep failing); notifies when the state changed. */
 export async function markBuilderOffline(db: Queryable, builderId: number): Promise<void> {
