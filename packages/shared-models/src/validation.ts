@@ -69,13 +69,13 @@ export function checkConfigUrl(v: unknown, allowedSchemes: readonly string[] = D
   if (s.length > MAX_URL) return { error: `The configuration URL may be at most ${MAX_URL} characters long.` };
   if (CONTROL.test(s) || /\s/.test(s)) return { error: "The configuration URL may not contain spaces or control characters." };
   if (s.startsWith("-")) return { error: "The configuration URL may not start with a dash; give a URL such as https://example.org/config.git." };
-  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(s) || s.includes("::")) {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(s)) {
     return { error: `Remote-helper transports such as ext:: and fd:: are not allowed; use a URL with one of: ${list}.` };
   }
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(s)?.[1]?.toLowerCase();
   if (!scheme) {
     // scp-like syntax is ssh.
-    if (allowed.includes("ssh") && /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s:][^\s]*$/.test(s)) return { value: s };
+    if (allowed.includes("ssh") && /^[A-Za-z0-9._][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:[^\s:][^\s]*$/.test(s)) return { value: s };
     return { error: `The configuration URL must start with one of ${allowed.map((x) => x + "://").join(", ")}.` };
   }
   if (!allowed.includes(scheme)) return { error: `The scheme ${scheme}:// is not allowed for configuration URLs; use one of: ${list}.` };
@@ -86,6 +86,10 @@ export function checkConfigUrl(v: unknown, allowedSchemes: readonly string[] = D
     return { error: "The configuration URL is not a valid URL; check it for typing mistakes." };
   }
   if (scheme !== "file" && url.hostname === "") return { error: "The configuration URL needs a host name, as in https://example.org/config.git." };
+  // A host or user that looks like an option could reach ssh as one (CVE-2017-1000117).
+  if (url.hostname.startsWith("-") || url.username.startsWith("-") || url.username.toLowerCase().startsWith("%2d")) {
+    return { error: "The host and user name of the configuration URL may not start with a dash." };
+  }
   if (scheme === "file" && url.pathname.length <= 1) return { error: "A file:// configuration URL needs a path to a repository." };
   return { value: s };
 }

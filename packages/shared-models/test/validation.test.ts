@@ -141,6 +141,12 @@ describe("checkConfigUrl", () => {
     expect(checkConfigUrl("https://exa mple.org/").error).toMatch(/spaces/);
     expect(checkConfigUrl("https://example.org/\u0000").error).toMatch(/control characters/);
     expect(checkConfigUrl("").error).toMatch(/^Give the URL/);
+    expect(checkConfigUrl("ssh://-oProxyCommand=touch%20x/repo").error).toBe("The host and user name of the configuration URL may not start with a dash.");
+    expect(checkConfigUrl("ssh://-oProxyCommand=x@host/repo").error).toBe("The host and user name of the configuration URL may not start with a dash.");
+    expect(checkConfigUrl("ssh://%2doProxyCommand=x@host/repo").error).toMatch(/may not start with a dash/);
+    expect(checkConfigUrl("ssh://%E0%A4%A@host/repo")).toEqual({ value: "ssh://%E0%A4%A@host/repo" });
+    expect(checkConfigUrl("git@-evil:repo").error).toMatch(/must start with one of/);
+    expect(checkConfigUrl("https://[::1]:8443/config.git")).toEqual({ value: "https://[::1]:8443/config.git" });
     expect(checkConfigUrl("https://" + "a".repeat(2000)).error).toBe("The configuration URL may be at most 2000 characters long.");
   });
 });
