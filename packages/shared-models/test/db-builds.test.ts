@@ -213,6 +213,27 @@ describe("transitionBuild", () => {
     expect(Math.abs(after.dispatchedAt!.getTime() - Date.now())).toBeLessThan(60_000);
   });
 
+  it("notifies on commit only: a rolled-back transition changes nothing and says nothing", async () => {
+    const b = await buildIn("QUEUED");
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    const got: { id: number; state: string }[] = [];
+    listener.on("notification", (m) => got.push(JSON.parse(m.payload!)));
+    await listener.query(`LISTEN ${Channel.builds}`);
+    await expect(
+      withTransaction(db.pool, async (c) => {
+        expect(await transitionBuild(c, b.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${b.id}-1`, attempt: 1 } })).toBe(true);
+        throw new Error("the RPC failed");
+      }),
+    ).rejects.toThrow("the RPC failed");
+    expect((await getBuildRow(db.pool, b.id))!.state).toBe("QUEUED");
+    await withTransaction(db.pool, (c) => transitionBuild(c, b.id, { from: "QUEUED", to: "CANCELLED" }));
+    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    await listener.end();
+    expect(got.filter((n) => n.id === b.id)).toEqual([{ id: b.id, state: "CANCELLED" }]);
+  });
+
   it("lets exactly one of 20 concurrent dispatchers win", async () => {
     const b = await buildIn("QUEUED");
     const results = await Promise.all(
