@@ -5,14 +5,29 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { bearerMatches } from "./auth.js";
-import { FaultCode, MAX_RPC_BODY_BYTES, RpcFault } from "./types.js";
+import { FaultCode, MAX_RPC_BODY_BYTES, RpcFault, type MethodName, type Methods } from "./types.js";
 import { ValidationError } from "./validate.js";
 import { deserializeCall, RpcDecodeError, serializeFault, serializeResponse } from "./xml.js";
 
-export type RpcMethod = (params: unknown[]) => unknown | Promise<unknown>;
+/** What a method learns about its call besides the parameters. */
+export interface RpcCallContext {
+  /** Aborted when the caller hangs up before the answer (a long poll can stop waiting). */
+  signal: AbortSignal;
+  remoteAddress: string | undefined;
+}
+
+export type RpcMethod = (params: unknown[], context: RpcCallContext) => unknown | Promise<unknown>;
 export interface RpcMethodTable {
   [name: string]: RpcMethod;
 }
+
+/**
+ * The protocol's methods with their result types, for the slave to implement
+ * (`const methods: RpcMethodImplementations = {...}` then `createRpcHandler({ methods, … })`).
+ */
+export type RpcMethodImplementations = {
+  [M in MethodName]: (params: unknown[], context: RpcCallContext) => Methods[M]["result"] | Promise<Methods[M]["result"]>;
+};
 
 export interface RpcHandlerOptions {
   /** The current token (read per request, so a rotated token file takes effect). */
@@ -61,16 +76,62 @@ function sendFault(res: ServerResponse, faultCode: number, faultString: string):
   sendXml(res, serializeFault(faultCode, faultString));
 }
 
+/** After an early answer (401, 405, 408, 413): bytes of the unwanted body still read and dropped. */
+const DISCARD_LIMIT_BYTES = 4 * 1024 * 1024;
+const DISCARD_LIMIT_MS = 5_000;
+
+/**
+ * Answers before (all of) the body was read, then closes the connection gracefully. Node would
+ * destroy the socket as soon as a "Connection: close" answer is written; with body bytes still
+ * unread that sends a TCP reset, and a reset can wipe the answer from the caller's buffers
+ * before it reads it (it then sees EPIPE/ECONNRESET instead of our 401/413). So: write the
+ * answer, half-close, read and drop the rest of the body up to a bound (4 MiB or 5 s, so an
+ * abusive caller cannot keep us reading), then close.
+ */
+function answerEarly(req: IncomingMessage, res: ServerResponse, status: number, sentence: string, headers: Record<string, string> = {}): void {
+  const socket = req.socket as IncomingMessage["socket"] & { destroySoon?: () => void };
+  if (!req.complete && !socket.destroyed) {
+    // Called by Node once the answer is written; end our side only, the rest is below.
+    socket.destroySoon = () => {
+      if (!socket.writableEnded) socket.end();
+    };
+    let dropped = 0;
+    const done = () => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      req.off("end", onEnd);
+      socket.off("close", done);
+    };
+    const cut = () => {
+      done();
+      socket.destroy();
+    };
+    // The whole body arrived: give the caller a moment to read the answer and hang up itself.
+    const onEnd = () => {
+      done();
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    };
+    const onData = (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > DISCARD_LIMIT_BYTES) cut();
+    };
+    const timer = setTimeout(cut, DISCARD_LIMIT_MS);
+    timer.unref();
+    req.on("data", onData);
+    req.on("end", onEnd);
+    socket.on("close", done);
+    req.resume();
+  }
+  sendPlain(res, status, sentence, { ...headers, Connection: "close" });
+}
+
 /** Reads the body up to `limit` bytes; resolves null (after answering) when it cannot. */
 function readBody(req: IncomingMessage, res: ServerResponse, limit: number, timeoutMs: number, log: Logger): Promise<Buffer | null> {
   return new Promise((resolve) => {
     const tooLarge = () => {
       log.warn({ remote: req.socket.remoteAddress, limit }, "rpc request body over the limit refused");
-      // Stop reading: the connection closes once the answer is out.
-      sendPlain(res, 413, `The request body is larger than ${limit} bytes; XML-RPC calls to a builder must stay under that.`, {
-        Connection: "close",
-      });
-      req.pause();
+      // Stop collecting; what follows is dropped (bounded), see answerEarly.
+      answerEarly(req, res, 413, `The request body is larger than ${limit} bytes; XML-RPC calls to a builder must stay under that.`);
       resolve(null);
     };
     const declared = req.headers["content-length"];
@@ -94,9 +155,8 @@ function readBody(req: IncomingMessage, res: ServerResponse, limit: number, time
     const timer = setTimeout(() => {
       if (done) return;
       log.warn({ remote: req.socket.remoteAddress }, "rpc request body not received in time");
-      sendPlain(res, 408, `The request body did not arrive within ${Math.round(timeoutMs / 1000)} s.`, { Connection: "close" });
-      req.pause();
       finish(null);
+      answerEarly(req, res, 408, `The request body did not arrive within ${Math.round(timeoutMs / 1000)} s.`);
     }, timeoutMs);
     const onData = (chunk: Buffer) => {
       if (done) return;
@@ -149,7 +209,7 @@ export function createRpcHandler(options: RpcHandlerOptions): (req: IncomingMess
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== "POST") {
-      sendPlain(res, 405, "XML-RPC calls are POST requests.", { Allow: "POST" });
+      answerEarly(req, res, 405, "XML-RPC calls are POST requests.", { Allow: "POST" });
       return;
     }
     let token: string;
@@ -157,16 +217,17 @@ export function createRpcHandler(options: RpcHandlerOptions): (req: IncomingMess
       token = options.token();
     } catch (err) {
       log.error({ err }, "cannot read the builder token");
-      sendPlain(res, 500, "The builder cannot read its token; see its log.", { Connection: "close" });
+      answerEarly(req, res, 500, "The builder cannot read its token; see its log.");
       return;
     }
     if (!bearerMatches(req.headers.authorization, token)) {
       log.warn({ remote: req.socket.remoteAddress, given: req.headers.authorization !== undefined }, "rpc request with a missing or wrong token refused");
-      sendPlain(
+      answerEarly(
+        req,
         res,
         401,
         "This builder needs the header \"Authorization: Bearer <token>\" with its token; `lexbuilder-slave token` on the builder prints it.",
-        { "WWW-Authenticate": 'Bearer realm="lexbuilder-slave"', Connection: "close" },
+        { "WWW-Authenticate": 'Bearer realm="lexbuilder-slave"' },
       );
       return;
     }
@@ -191,11 +252,21 @@ export function createRpcHandler(options: RpcHandlerOptions): (req: IncomingMess
       return;
     }
 
+    const hangUp = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) hangUp.abort();
+    };
+    res.on("close", onClose);
+    if (res.destroyed || req.socket.destroyed) hangUp.abort();
     let xml: string;
     try {
-      const result = await methods[method]!(params);
+      const result = await methods[method]!(params, { signal: hangUp.signal, remoteAddress: req.socket.remoteAddress });
       xml = serializeResponse(result === undefined ? null : result);
     } catch (err) {
+      if (hangUp.signal.aborted) {
+        log.debug({ method, err: (err as Error)?.message }, "rpc method ended after its caller hung up");
+        return;
+      }
       const { code, sentence } = faultFor(err, method, log);
       xml = serializeFault(code, sentence);
     }
