@@ -55,7 +55,7 @@ describe("dispatch latency and finish detection, real slaves", () => {
     db = await createTestDatabase();
     const repo = makeConfigRepo({ main: fakeConf([]) });
     for (let i = 0; i < SLAVES; i += 10) {
-      const batch = await Promise.all(Array.from({ length: Math.min(10, SLAVES - i) }, () => startSlave({ env: { LEXBUILDER_SLAVE_ARCHITECTURES: "amd64", LOG_LEVEL: "warn" } })));
+      const batch = await Promise.all(Array.from({ length: Math.min(10, SLAVES - i) }, () => startSlave({ env: { LEXBUILDER_SLAVE_ARCHITECTURES: "amd64" } })));
       slaves.push(...batch);
     }
     for (const [i, s] of slaves.entries()) {
