@@ -169,6 +169,53 @@ describe("actions (POST)", () => {
     expect((await anon.get("/users")).status).toBe(303);
   });
 
+  it("every form route sends anonymous callers to the login page and changes nothing", async () => {
+    const anon = new Client(h.base);
+    await anon.get("/login"); // a session with a CSRF token, but no user
+    for (const path of [
+      "/projects",
+      "/projects/pub",
+      "/projects/pub/builds",
+      "/projects/pub/members",
+      `/builds/${ids.pubBuild}/cancel`,
+      `/builds/${ids.pubBuild}/retry`,
+      "/builders",
+      "/builders/amd/enable",
+      "/builders/amd/disable",
+      "/users",
+      "/users/vera/role",
+      "/users/vera/active",
+      "/account/tokens",
+      "/account/tokens/1/revoke",
+      "/account/password",
+    ]) {
+      const r = await anon.post(path, { name: "x", role: "admin", active: "false", reason: "r", label: "l" });
+      expect(r.status, path).toBe(303);
+      expect(r.location, path).toBe("/login");
+    }
+  });
+
+  it("creating projects: builders and admins; viewers get 403", async () => {
+    const form = { configUrl: "https://git.example.org/c.git", configRef: "main", architecture: "amd64", suite: "trixie", scheduleKind: "none", scheduleTz: "UTC" };
+    expect((await clients.viewer!.post("/projects", { ...form, name: "by-viewer" })).status).toBe(403);
+    expect((await clients.viewer!.get("/projects/by-viewer")).status).toBe(404);
+    expect((await clients.builder!.post("/projects", { ...form, name: "by-builder" })).status).toBe(303);
+    expect((await clients.admin!.post("/projects", { ...form, name: "by-admin" })).status).toBe(303);
+    // The builder who created it may edit it (a member); another builder may not.
+    expect((await clients.builder!.get("/projects/by-builder/edit")).status).toBe(200);
+    expect((await clients.member!.get("/projects/by-builder/edit")).status).toBe(403);
+  });
+
+  it("the API gives admins every project and members their private ones", async () => {
+    const get = (token: string, path: string) => fetch(h.base + path, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+    expect(await get(h.users.alice!.token, "/api/v1/projects/priv")).toBe(200);
+    expect(await get(h.users.alice!.token, `/api/v1/builds/${ids.privBuild}`)).toBe(200);
+    expect(await get(h.users.bob!.token, `/api/v1/builds/${ids.privBuild}/manifest`)).toBe(200);
+    expect(await get(h.users.olga!.token, `/api/v1/builds/${ids.privBuild}/manifest`)).toBe(404);
+    expect(await get(h.users.vera!.token, `/api/v1/artifacts/${ids.privArtifact}`)).toBe(404);
+    expect(await get(h.users.alice!.token, `/api/v1/artifacts/${ids.privArtifact}`)).toBe(200);
+  });
+
   it("a deactivated user loses the session and the API at once", async () => {
     const tmp = await loginAs(h.base, "vera");
     expect((await tmp.get("/")).status).toBe(200);
