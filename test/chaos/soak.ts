@@ -65,12 +65,12 @@ export const PROFILES: Record<string, SoakProfile> = {
     seed: 7,
     slaves: 5,
     requests: 220,
-    submitOverMs: 240_000,
+    submitOverMs: 300_000,
     chaosTailMs: 30_000,
-    faultEveryMs: 4_000,
-    settleMs: 240_000,
-    deadlineMs: 20 * 60_000,
-    payloadBytes: 1536 * 1024,
+    faultEveryMs: 5_000,
+    settleMs: 900_000,
+    deadlineMs: 40 * 60_000,
+    payloadBytes: 768 * 1024,
     cutProbability: 0.03,
     downloadCutProbability: 0.25,
   },
@@ -78,13 +78,13 @@ export const PROFILES: Record<string, SoakProfile> = {
     name: "short",
     seed: 11,
     slaves: 4,
-    requests: 48,
-    submitOverMs: 60_000,
-    chaosTailMs: 15_000,
+    requests: 40,
+    submitOverMs: 45_000,
+    chaosTailMs: 10_000,
     faultEveryMs: 4_000,
-    settleMs: 120_000,
-    deadlineMs: 5 * 60_000 - 20_000,
-    payloadBytes: 1024 * 1024,
+    settleMs: 150_000,
+    deadlineMs: 5 * 60_000 - 30_000,
+    payloadBytes: 512 * 1024,
     cutProbability: 0.03,
     downloadCutProbability: 0.25,
   },
@@ -386,7 +386,8 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
         log(`kill -9 ${s.name}`);
         await s.daemon.kill9();
         await sleep(between(300, 2500));
-        await s.daemon.start().catch((err: Error) => violate(`${s.name} did not restart: ${err.message}`));
+        // A slave stops what is left of an interrupted build before it listens again.
+        await s.daemon.start([], true, 180_000).catch((err: Error) => violate(`${s.name} did not restart: ${err.message}`));
       } else if (r < 0.65) {
         const m = await activeMaster();
         if (m) {
@@ -440,7 +441,7 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
     if (Date.now() > settleDeadline) break;
     await sleep(1000);
   }
-  for (const b of open) violate(`build ${b.id} is still ${b.state} ${profile.settleMs / 1000} s after the faults stopped`);
+  for (const b of open) violate(`build ${b.id} is still ${b.state} when the settle time ended (${profile.settleMs / 1000} s after the faults stopped, or the run's deadline)`);
   for (const r of requests) if (r.id === null) violate(`request ${r.tag} never got an answer with a build id`);
   // Idle slaves: give the master a moment to clean the last ones.
   const slaveIdleDeadline = Date.now() + 30_000;
