@@ -31,7 +31,6 @@ export interface BuildRecord {
   cookie: string;
   args: BuildArgs;
   marker: string;
-  groups: number[];
   workspace: string;
   logPath: string;
   startedAt: string;
@@ -266,7 +265,6 @@ export class Builder {
       cookie,
       args,
       marker: `${cookie}.${randomBytes(8).toString("hex")}`,
-      groups: [],
       workspace,
       logPath,
       startedAt: new Date().toISOString(),
@@ -291,10 +289,6 @@ export class Builder {
       onRevision: (revision) => {
         record.configRevision = revision;
         this.bump();
-      },
-      onGroup: (pgid) => {
-        record.groups.push(pgid);
-        this.persist();
       },
     });
     this.job = job;

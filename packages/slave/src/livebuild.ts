@@ -104,8 +104,6 @@ export interface JobOptions {
   /** Value of LEXBUILDER_SLAVE_BUILD in every process of this build. */
   marker: string;
   onRevision(revision: string): void;
-  /** Process groups started, so a restarted slave can find leftovers (also via the marker). */
-  onGroup?(pgid: number): void;
   now?: () => Date;
 }
 
@@ -137,7 +135,16 @@ export class LiveBuildJob {
   private stopReason: StopReason | null = null;
   private killing: Promise<KillResult> | null = null;
   private readonly gitAbort = new AbortController();
-  private readonly groups: number[] = [];
+  /**
+   * The process group of the command running now. Only that one: the id of a group whose
+   * members are all gone may be reused by an unrelated process, so finished groups are never
+   * signalled again (their leftovers were killed when their command ended).
+   */
+  private currentGroup: number | null = null;
+
+  private spec(): { groups: number[]; marker: string } {
+    return { groups: this.currentGroup === null ? [] : [this.currentGroup], marker: this.o.marker };
+  }
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: JobOptions) {}
@@ -151,7 +158,7 @@ export class LiveBuildJob {
     if (!this.stopReason) this.stopReason = reason;
     if (!this.killing) {
       this.gitAbort.abort();
-      this.killing = killBuild({ groups: this.groups, marker: this.o.marker }, this.o.abortDeadlineMs);
+      this.killing = killBuild(this.spec(), this.o.abortDeadlineMs);
     }
     return this.killing;
   }
@@ -181,7 +188,7 @@ export class LiveBuildJob {
     const log = this.o.log;
     let kill: KillResult;
     if (this.killing) kill = await this.killing;
-    else kill = await killBuild({ groups: this.groups, marker: this.o.marker }, this.o.abortDeadlineMs);
+    else kill = await killBuild(this.spec(), this.o.abortDeadlineMs);
     if (kill.signalled > 0 && !this.stopReason) log.line(`Stopped ${kill.signalled} leftover process(es) of the build.`);
     const mounts = await unmountUnder(this.o.workspace);
     if (mounts.unmounted.length) log.line(`Unmounted what the build left mounted: ${mounts.unmounted.join(", ")}`);
@@ -286,10 +293,7 @@ export class LiveBuildJob {
 
   private runCommand(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Exit> {
     const running = spawnInGroup(command, args, { cwd, env, onOutput: (chunk) => this.o.log.output(chunk) });
-    if (running.pid !== undefined) {
-      this.groups.push(running.pid);
-      this.o.onGroup?.(running.pid);
-    }
+    this.currentGroup = running.pid ?? null;
     return running.exited.then(async (exit) => {
       // Grandchildren left behind by a finished command have no business running on (and
       // would hold the output pipe open).
@@ -298,7 +302,9 @@ export class LiveBuildJob {
         await running.drained();
         this.o.log.flushPending();
         if (kill.signalled) this.o.log.line(`Stopped ${kill.signalled} process(es) left behind by ${command} ${args.join(" ")}.`);
+        if (kill.survivors.length === 0) this.currentGroup = null;
       } else {
+        // An abort or timeout is killing this group; settle() waits for that.
         await running.drained();
         this.o.log.flushPending();
       }

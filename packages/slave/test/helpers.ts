@@ -196,8 +196,16 @@ export function waitForState(client: RpcClient, state: string, timeoutMs?: numbe
   return waitFor(client, (s) => s.state === state, timeoutMs);
 }
 
-/** Pids of processes that carry the build's marker or whose cwd is under `dir`. */
-export function processesOfBuild(cookie: string, dir: string): number[] {
+/**
+ * Pids of the live processes of build `cookie` of the slave whose state is in `stateDir`: those
+ * carrying its exact marker (read from state.json; other slaves on this machine may run a build
+ * of the same cookie) or whose working directory is in its workspace.
+ */
+export function processesOfBuild(stateDir: string, cookie: string): number[] {
+  const dir = join(stateDir, "builds", cookie);
+  const saved = JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")) as { build: { cookie: string; marker: string } | null };
+  if (saved.build?.cookie !== cookie) throw new Error(`${stateDir} holds no build ${cookie}`);
+  const marker = `LEXBUILDER_SLAVE_BUILD=${saved.build.marker}`;
   const found: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^[0-9]+$/.test(name)) continue;
@@ -213,9 +221,7 @@ export function processesOfBuild(cookie: string, dir: string): number[] {
       } catch {
         // kernel threads
       }
-      if (environ.some((e) => e.startsWith(`LEXBUILDER_SLAVE_BUILD=${cookie}.`)) || cwd === dir || cwd.startsWith(dir + "/")) {
-        found.push(pid);
-      }
+      if (environ.includes(marker) || cwd === dir || cwd.startsWith(dir + "/")) found.push(pid);
     } catch {
       // gone
     }

@@ -79,9 +79,28 @@ describe("build timeout", () => {
       expect(s.result).toBe("BUILDFAIL");
       expect(s.message).toMatch(/timed out after 3 s/);
       const workspace = join(slave.stateDir, "builds", "63-1");
-      expect(processesOfBuild("63-1", workspace)).toEqual([]);
+      expect(processesOfBuild(slave.stateDir, "63-1")).toEqual([]);
       expect(mountsBelow(workspace)).toEqual([]);
       await slave.client.call("clean", "63-1");
+    } finally {
+      await slave.stop();
+    }
+  });
+});
+
+describe("a broken live-build front end", () => {
+  it("is BUILDERFAIL (the machine's fault), not the config's", async () => {
+    // Executable, so readiness passes, but it cannot start (its interpreter is missing).
+    const lb = join(tempDir("lb"), "lb");
+    writeFileSync(lb, "#!/nonexistent/interpreter\n", { mode: 0o755 });
+    const slave = await startSlave({ env: { LEXBUILDER_SLAVE_LB: lb } });
+    try {
+      await slave.client.call("build", "65-1", args("quick"));
+      const s = await waitForState(slave.client, "WAITING");
+      expect(s.result).toBe("BUILDERFAIL");
+      expect(s.message).toMatch(/was not found; install live-build/);
+      expect(s.configRevision).toBe(repo.commits.quick);
+      await slave.client.call("clean", "65-1");
     } finally {
       await slave.stop();
     }

@@ -60,7 +60,7 @@ describe("restart while BUILDING", () => {
     const workspace = join(first.stateDir, "builds", "51-1");
     await first.crash();
     // The build's processes outlive the daemon (their own process groups): a real leftover.
-    const orphans = processesOfBuild("51-1", workspace);
+    const orphans = processesOfBuild(first.stateDir, "51-1");
     expect(orphans.length).toBeGreaterThanOrEqual(3);
     expect(mountsBelow(workspace).length).toBe(1);
 
@@ -70,7 +70,7 @@ describe("restart while BUILDING", () => {
     expect(s.message).toMatch(/restarted during the build/);
     expect(s.files!.map((f) => f.kind)).toEqual(["log"]);
     expect(s.logTail).toMatch(/Stopped [0-9]+ process\(es\) left from before the restart/);
-    expect(processesOfBuild("51-1", workspace)).toEqual([]);
+    expect(processesOfBuild(first.stateDir, "51-1")).toEqual([]);
     expect(mountsBelow(workspace)).toEqual([]);
     expect(await second.client.call("clean", "51-1")).toEqual({ state: "IDLE" });
   });
@@ -83,7 +83,7 @@ describe("restart while BUILDING", () => {
     const t0 = Date.now();
     expect(await first.stop()).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(processesOfBuild("52-1", workspace)).toEqual([]);
+    expect(processesOfBuild(first.stateDir, "52-1")).toEqual([]);
     expect(mountsBelow(workspace)).toEqual([]);
 
     const second = await start({ stateDir: first.stateDir, tokenFile: first.tokenFile });
