@@ -19,6 +19,7 @@ import {
   serializeFault,
   serializeResponse,
   toWire,
+  xmlSafeString,
 } from "../src/index.js";
 
 function refusal(fn: () => unknown): RpcFault {
@@ -157,6 +158,13 @@ describe("value adapters", () => {
       c: 1.25,
       e: "2026-01-02T03:04:05.000Z",
     });
+  });
+
+  it("replaces characters XML cannot carry, and refuses them in member names", () => {
+    expect(xmlSafeString("ok \t\n\r é 😀")).toBe("ok \t\n\r é 😀");
+    expect(xmlSafeString("\u001b[0m\u0000\b\ufffe\ud800")).toBe("\uFFFD[0m\uFFFD\uFFFD\uFFFD\uFFFD");
+    expect(toWire({ logTail: ["\u0007"] })).toEqual({ logTail: ["\uFFFD"] });
+    expect(() => toWire({ "bad\u0001name": 1 })).toThrow(/member name .* characters XML cannot carry/);
   });
 
   it("fromWire rebuilds plain objects", () => {

@@ -3,6 +3,9 @@
 //  - outgoing values are checked first: integers beyond 32 bits, NaN, bigint, functions are
 //    refused (sizes travel as decimal strings by contract), undefined struct members are
 //    dropped instead of becoming empty strings, Dates go out as ISO strings with offset;
+//    characters XML 1.0 cannot carry (control characters such as the ESC of coloured build
+//    output, NUL, lone surrogates) become U+FFFD in strings instead of making the package's
+//    serializer throw — a log tail must never break status();
 //  - incoming XML is parsed with limits: no DOCTYPE (so no entity tricks), bounded nesting of
 //    arrays/structs and of elements, bounded element count;
 //  - incoming values are rebuilt as plain data: structs become fresh objects of their own
@@ -43,6 +46,15 @@ export const MAX_ELEMENT_DEPTH = MAX_VALUE_DEPTH * 3 + 8;
 /** Elements per message we accept. */
 export const MAX_ELEMENTS = 100_000;
 
+/** Everything outside XML 1.0's Char production. */
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/** `value` with every character XML cannot carry replaced by U+FFFD. */
+export function xmlSafeString(value: string): string {
+  NOT_XML_CHAR.lastIndex = 0;
+  return NOT_XML_CHAR.test(value) ? value.replace(NOT_XML_CHAR, "\uFFFD") : value;
+}
+
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
@@ -70,6 +82,7 @@ function describePath(path: string): string {
 export function toWire(value: unknown, path = "", depth = 0): unknown {
   switch (typeof value) {
     case "string":
+      return xmlSafeString(value);
     case "boolean":
       return value;
     case "number":
@@ -96,6 +109,9 @@ export function toWire(value: unknown, path = "", depth = 0): unknown {
       const out: Record<string, unknown> = {};
       for (const [key, item] of Object.entries(value)) {
         if (item === undefined) continue;
+        if (xmlSafeString(key) !== key) {
+          throw new RpcEncodeError(`Cannot send ${describePath(path)}: the member name ${JSON.stringify(key)} holds characters XML cannot carry.`);
+        }
         out[key] = toWire(item, path === "" ? key : `${path}.${key}`, depth + 1);
       }
       return out;
