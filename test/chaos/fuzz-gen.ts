@@ -7,6 +7,11 @@ import { rng } from "./stack.js";
 export type Random = () => number;
 export { rng };
 
+/** encodeURIComponent that also takes lone surrogates (as U+FFFD, like a browser would). */
+export function urlEncode(s: string): string {
+  return [...Buffer.from(s, "utf8")].map((b) => (/[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`)).join("");
+}
+
 export const pick = <T>(r: Random, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 export const int = (r: Random, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 
@@ -156,19 +161,19 @@ export function badJsonBody(r: Random, fields: string[]): { body: Buffer | strin
 /** A form body (application/x-www-form-urlencoded), possibly with raw invalid bytes. */
 export function badFormBody(r: Random, fields: string[], csrf: string | null): Buffer {
   const parts: Buffer[] = [];
-  if (csrf !== null) parts.push(Buffer.from(`_csrf=${encodeURIComponent(csrf)}`));
+  if (csrf !== null) parts.push(Buffer.from(`_csrf=${urlEncode(csrf)}`));
   for (const f of fields) {
     if (r() < 0.25) continue;
     const k = r();
     let value: Buffer;
-    if (k < 0.55) value = Buffer.from(encodeURIComponent(badString(r, 150_000)));
+    if (k < 0.55) value = Buffer.from(urlEncode(badString(r, 150_000)));
     else if (k < 0.7) value = Buffer.from([...invalidUtf8(r)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join(""));
     else if (k < 0.8) value = invalidUtf8(r);
     else if (k < 0.9) value = Buffer.from(pick(r, ["%", "%zz", "%E0%A4%A", "a%00b", "%ff%fe"]));
-    else value = Buffer.from(encodeURIComponent(randomText(r, int(r, 1, 100))));
+    else value = Buffer.from(urlEncode(randomText(r, int(r, 1, 100))));
     const name = r() < 0.9 ? f : pick(r, [`${f}[]`, `${f}[a]`, "__proto__", "constructor[prototype][x]", f]);
     parts.push(Buffer.concat([Buffer.from(`${name}=`), value]));
-    if (r() < 0.1) parts.push(Buffer.from(`${f}=${encodeURIComponent(badString(r, 100))}`)); // the field twice
+    if (r() < 0.1) parts.push(Buffer.from(`${f}=${urlEncode(badString(r, 100))}`)); // the field twice
   }
   if (r() < 0.05) for (let i = 0; i < 300; i++) parts.push(Buffer.from(`p${i}=1`)); // too many fields
   return Buffer.concat(parts.flatMap((p, i) => (i ? [Buffer.from("&"), p] : [p])));
