@@ -679,7 +679,7 @@ describe("the client's transport errors", () => {
       }
       req.resume();
       req.on("end", () => {
-        const xml = serializeResponse("fine");
+        const xml = serializeResponse(["fine"]);
         res.writeHead(200, { "Content-Type": "text/xml", "Content-Length": Buffer.byteLength(xml) });
         res.end(xml);
       });
@@ -688,14 +688,60 @@ describe("the client's transport errors", () => {
     await new Promise<void>((r) => flaky.listen(0, "127.0.0.1", r));
     const c = new RpcClient({ url: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`, token: TOKEN });
     try {
-      expect(await c.call("echo")).toBe("fine");
-      expect(await c.call("echo")).toBe("fine");
-      expect(await c.call("echo")).toBe("fine");
+      for (let i = 0; i < 3; i++) expect(await c.call("echo")).toEqual(["fine"]);
       expect(connections).toBe(3);
     } finally {
       c.close();
       flaky.closeAllConnections();
       await new Promise((r) => flaky.close(r));
+    }
+  });
+
+  it("says 'malformed' for results of the wrong shape, and drops nil optional members", async () => {
+    const sha = "ab".repeat(32);
+    const answers: unknown[] = [
+      { state: "DANCING", version: 1 },
+      { state: "IDLE", version: "1" },
+      { state: "WAITING", version: 2, files: [{ name: "../../etc/cron.d/x", sha256: sha, size: "1", kind: "image" }] },
+      { state: "WAITING", version: 2, files: [{ name: "a.iso", sha256: sha, size: 5, kind: "image" }] },
+      { state: "WAITING", version: 2, logSize: "-1" },
+      ["not", "a", "struct"],
+      { state: "IDLE", version: 4, cookie: null, files: [{ name: "live-image-amd64.packages", sha256: sha, size: "12", kind: "manifest" }], extra: "kept" },
+    ];
+    let next = 0;
+    const liar = http.createServer((req, res) => {
+      req.resume();
+      const xml = serializeResponse(answers[next++]);
+      res.writeHead(200, { "Content-Type": "text/xml", "Content-Length": Buffer.byteLength(xml) });
+      res.end(xml);
+    });
+    await new Promise<void>((r) => liar.listen(0, "127.0.0.1", r));
+    const c = new RpcClient({ url: `http://127.0.0.1:${(liar.address() as AddressInfo).port}`, token: TOKEN });
+    try {
+      const problems: string[] = [];
+      for (let i = 0; i < answers.length - 1; i++) {
+        const err = await c.call("status").catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RpcTransportError);
+        expect((err as RpcTransportError).kind).toBe("malformed");
+        problems.push((err as Error).message.replace(/^.*does not allow: /, ""));
+      }
+      expect(problems).toEqual([
+        'state should be one of IDLE, BUILDING, ABORTING, WAITING, not "DANCING".',
+        'version should be a whole number, not "1".',
+        'files[0].name should be a plain file name, not "../../etc/cron.d/x".',
+        "files[0].size should be a decimal string, not an integer.",
+        'logSize should be a decimal string, not "-1".',
+        "the result should be a struct, not an array.",
+      ]);
+      expect(await c.call("status")).toEqual({
+        state: "IDLE",
+        version: 4,
+        files: [{ name: "live-image-amd64.packages", sha256: sha, size: "12", kind: "manifest" }],
+        extra: "kept",
+      });
+    } finally {
+      c.close();
+      await new Promise((r) => liar.close(r));
     }
   });
 

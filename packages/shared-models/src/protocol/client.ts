@@ -4,6 +4,7 @@
 import http from "node:http";
 import https from "node:https";
 import { RpcFault, type MethodName, type Methods } from "./types.js";
+import { checkResult, ResultShapeError } from "./validate.js";
 import { deserializeResponse, RpcDecodeError, serializeCall } from "./xml.js";
 
 export type RpcTransportErrorKind = "timeout" | "unreachable" | "unauthorized" | "http" | "malformed";
@@ -122,7 +123,13 @@ export class RpcClient {
       }
       throw new RpcFault(faultCode, faultString);
     }
-    return decoded.value as Methods[M]["result"];
+    try {
+      // The builder is another machine: its answer must have the shape the types promise.
+      return checkResult(method, decoded.value) as Methods[M]["result"];
+    } catch (err) {
+      if (!(err instanceof ResultShapeError)) throw err;
+      throw new RpcTransportError("malformed", `The builder at ${this.url} sent an answer the protocol does not allow: ${err.problem}.`, this.url);
+    }
   }
 
   /** Closes kept-alive connections. The client still works afterwards (opening new ones). */

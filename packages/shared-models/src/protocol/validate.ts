@@ -217,3 +217,97 @@ function checkWait(wait: unknown): number {
 export function noParams(params: unknown[], method = ""): void {
   expectCount(method, params, 0, 0, "no arguments");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Results: what the client accepts from a builder. A builder is another machine; the master
+// must not act on a result of the wrong shape (a state it does not know, a file named
+// "../x"). Extra members are allowed (a newer builder may add some); nil optional members
+// are dropped. Each check returns the cleaned result or throws ResultShapeError.
+
+/** A result that does not have the shape the protocol gives it. */
+export class ResultShapeError extends Error {
+  constructor(readonly method: string, readonly problem: string) {
+    super(`The answer to ${method} does not have the protocol's shape: ${problem}.`);
+    this.name = "ResultShapeError";
+  }
+}
+
+/** Result file names: one path component, no leading dot (DESIGN: live-image-<arch>.* and build.log). */
+export const RESULT_FILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$/;
+const DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
+const SLAVE_STATES = ["IDLE", "BUILDING", "ABORTING", "WAITING"];
+const BUILD_RESULTS = ["OK", "BUILDFAIL", "CONFIGFAIL", "BUILDERFAIL", "ABORTED"];
+const FILE_KINDS = ["image", "manifest", "files", "contents", "log", "other"];
+
+type Shape = (value: unknown, path: string, method: string) => unknown;
+
+const bad = (method: string, path: string, what: string, value: unknown): never => {
+  const given = typeof value === "string" ? JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value) : kindOf(value);
+  throw new ResultShapeError(method, `${path || "the result"} should be ${what}, not ${given}`);
+};
+const str: Shape = (v, p, m) => (typeof v === "string" ? v : bad(m, p, "a string", v));
+const bool: Shape = (v, p, m) => (typeof v === "boolean" ? v : bad(m, p, "a boolean", v));
+const decimal: Shape = (v, p, m) => (typeof v === "string" && DECIMAL.test(v) ? v : bad(m, p, "a decimal string", v));
+const version: Shape = (v, p, m) => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : bad(m, p, "a whole number", v));
+const oneOf = (allowed: readonly string[]): Shape => (v, p, m) =>
+  typeof v === "string" && allowed.includes(v) ? v : bad(m, p, `one of ${allowed.join(", ")}`, v);
+const matching = (re: RegExp, what: string): Shape => (v, p, m) => (typeof v === "string" && re.test(v) ? v : bad(m, p, what, v));
+const listOf = (item: Shape): Shape => (v, p, m) => (Array.isArray(v) ? v.map((x, i) => item(x, `${p}[${i}]`, m)) : bad(m, p, "an array", v));
+function struct(required: Record<string, Shape>, optional: Record<string, Shape> = {}): Shape {
+  return (v, p, m) => {
+    if (!isStruct(v)) return bad(m, p, "a struct", v);
+    const out: Record<string, unknown> = { ...v };
+    for (const [k, shape] of Object.entries(required)) out[k] = shape(v[k], p ? `${p}.${k}` : k, m);
+    for (const [k, shape] of Object.entries(optional)) {
+      if (v[k] === undefined || v[k] === null) delete out[k];
+      else out[k] = shape(v[k], p ? `${p}.${k}` : k, m);
+    }
+    return out;
+  };
+}
+const resultFile = struct({
+  name: matching(RESULT_FILE_NAME_PATTERN, "a plain file name"),
+  sha256: matching(/^[0-9a-f]{64}$/, "a sha256 (64 lower-case hex digits)"),
+  size: decimal,
+  kind: oneOf(FILE_KINDS),
+});
+
+const RESULT_SHAPES: Record<string, Shape> = {
+  echo: listOf((v) => v),
+  info: struct(
+    {
+      protocolVersion: str,
+      builderVersion: str,
+      hostname: str,
+      architectures: listOf(str),
+      builderTypes: listOf(str),
+      liveBuildVersion: str,
+      ready: bool,
+      freeDiskBytes: decimal,
+    },
+    { notReadyReason: str },
+  ),
+  status: struct(
+    { state: oneOf(SLAVE_STATES), version },
+    {
+      cookie: str,
+      result: oneOf(BUILD_RESULTS),
+      message: str,
+      logSize: decimal,
+      logTail: str,
+      configRevision: str,
+      files: listOf(resultFile),
+      startedAt: str,
+      finishedAt: str,
+    },
+  ),
+  build: struct({ state: oneOf(["BUILDING"]), cookie: str }),
+  abort: struct({ state: oneOf(["ABORTING", "WAITING", "IDLE"]) }),
+  clean: struct({ state: oneOf(["IDLE"]) }),
+};
+
+/** Checks (and cleans) the result of `method`; methods outside the protocol pass unchanged. */
+export function checkResult(method: string, value: unknown): unknown {
+  const shape = Object.hasOwn(RESULT_SHAPES, method) ? RESULT_SHAPES[method]! : null;
+  return shape ? shape(value, "", method) : value;
+}
