@@ -20,6 +20,8 @@ import {
   serializeResponse,
   toWire,
   xmlSafeString,
+  checkResult,
+  ResultShapeError,
 } from "../src/index.js";
 
 function refusal(fn: () => unknown): RpcFault {
@@ -187,5 +189,52 @@ describe("value adapters", () => {
     const err = await deserializeCall(Buffer.from("<methodCall><methodName>x</methodName><params><param><value><boolean>2</boolean>")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RpcDecodeError);
     expect((err as Error).message).toMatch(/^The message is not well-formed XML-RPC \(.*\)\.$/);
+  });
+});
+
+describe("checkResult", () => {
+  const info = {
+    protocolVersion: "1",
+    builderVersion: "0.1.0",
+    hostname: "b1",
+    architectures: ["amd64"],
+    builderTypes: ["live-build"],
+    liveBuildVersion: "1:20230502",
+    ready: false,
+    notReadyReason: "lb is missing",
+    freeDiskBytes: "1099511627776",
+  };
+
+  it("passes results of the right shape", () => {
+    expect(checkResult("info", info)).toEqual(info);
+    expect(checkResult("info", { ...info, notReadyReason: null })).toEqual({ ...info, notReadyReason: undefined });
+    expect(checkResult("build", { state: "BUILDING", cookie: "1-1" })).toEqual({ state: "BUILDING", cookie: "1-1" });
+    expect(checkResult("abort", { state: "WAITING" })).toEqual({ state: "WAITING" });
+    expect(checkResult("clean", { state: "IDLE" })).toEqual({ state: "IDLE" });
+    expect(checkResult("echo", [1, "x"])).toEqual([1, "x"]);
+    expect(checkResult("somethingElse", 42)).toBe(42);
+  });
+
+  it("names the first member of the wrong shape", () => {
+    const problem = (method: string, value: unknown) => {
+      try {
+        checkResult(method, value);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ResultShapeError);
+        return (err as ResultShapeError).problem;
+      }
+      throw new Error("expected a ResultShapeError");
+    };
+    expect(problem("info", { ...info, freeDiskBytes: 5 })).toBe("freeDiskBytes should be a decimal string, not an integer");
+    expect(problem("info", { ...info, architectures: ["amd64", 64] })).toBe("architectures[1] should be a string, not an integer");
+    expect(problem("info", { ...info, ready: "yes" })).toBe('ready should be a boolean, not "yes"');
+    expect(problem("build", { state: "IDLE", cookie: "1-1" })).toBe('state should be one of BUILDING, not "IDLE"');
+    expect(problem("clean", { state: "WAITING" })).toBe('state should be one of IDLE, not "WAITING"');
+    expect(problem("status", { state: "IDLE", version: -1 })).toBe("version should be a whole number, not an integer");
+    expect(problem("status", { state: "IDLE", version: 1, files: [{ name: ".hidden", sha256: "a".repeat(64), size: "1", kind: "log" }] })).toBe(
+      'files[0].name should be a plain file name, not ".hidden"',
+    );
+    expect(problem("status", { state: "IDLE", version: 1, files: [{ name: "x", sha256: "A".repeat(64), size: "1", kind: "log" }] })).toMatch(/^files\[0\]\.sha256 should be a sha256/);
+    expect(problem("status", { state: "IDLE", version: 1, result: "PACKAGEFAIL" })).toMatch(/^result should be one of OK, /);
   });
 });
