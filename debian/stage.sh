@@ -8,7 +8,7 @@
 #   packages/shared-models/{dist,package.json}
 #   node_modules/   production dependencies of ROLE only (npm ls --omit=dev), with the
 #                   workspace link @lexbuilder/shared-models -> ../../packages/shared-models
-#   migrations/     (master) found by shared-models at ../../../../migrations from dist/db/
+#   migrations/     (master, webapp) found by shared-models at ../../../../migrations from dist/db/
 # and /usr/bin wrappers for the package's bin entries, which read /etc/lexbuilder/ROLE.env
 # for variables the caller did not set.
 set -eu
@@ -48,7 +48,8 @@ copy_package shared-models
 copy_package "${role}"
 ln -s ../../packages/shared-models "${root}/node_modules/@lexbuilder/shared-models"
 
-if [ "${role}" = master ]; then
+# The master applies the migrations; the webapp checks at start-up that they are applied.
+if [ "${role}" != slave ]; then
 	mkdir -p "${root}/migrations"
 	cp -p migrations/*.sql "${root}/migrations/"
 fi
