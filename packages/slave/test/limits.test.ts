@@ -88,6 +88,35 @@ describe("build timeout", () => {
   });
 });
 
+describe("a clone that hangs", () => {
+  it("is stopped by abort: ABORTED, git gone", async () => {
+    // A git:// server that accepts and never answers.
+    const sockets: import("node:net").Socket[] = [];
+    const { createServer } = await import("node:net");
+    const server = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as import("node:net").AddressInfo).port;
+    const slave = await startSlave({ env: { LEXBUILDER_SLAVE_ALLOWED_SCHEMES: "file,git" } });
+    try {
+      await slave.client.call("build", "66-1", { ...args("quick"), configUrl: `git://127.0.0.1:${port}/config.git` });
+      await waitFor(slave.client, () => sockets.length > 0, 10_000).catch(() => undefined);
+      expect(sockets.length).toBeGreaterThan(0);
+      expect((await slave.client.call("status")).state).toBe("BUILDING");
+      const t0 = Date.now();
+      await slave.client.call("abort", "66-1");
+      const s = await waitForState(slave.client, "WAITING", 15_000);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(s.result).toBe("ABORTED");
+      expect(processesOfBuild(slave.stateDir, "66-1")).toEqual([]);
+      await slave.client.call("clean", "66-1");
+    } finally {
+      await slave.stop();
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  });
+});
+
 describe("a broken live-build front end", () => {
   it("is BUILDERFAIL (the machine's fault), not the config's", async () => {
     // Executable, so readiness passes, but it cannot start (its interpreter is missing).
