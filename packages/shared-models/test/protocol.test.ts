@@ -62,7 +62,7 @@ function ensureDistFresh(): void {
 beforeAll(async () => {
   ensureDistFresh();
   child = spawn(process.execPath, [FIXTURE], {
-    env: { ...process.env, RPC_TOKEN: TOKEN, RPC_BODY_TIMEOUT_MS: "1500" },
+    env: { ...process.env, RPC_TOKEN: TOKEN, RPC_BODY_TIMEOUT_MS: "1500", RPC_MAX_IN_FLIGHT: "16" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
@@ -783,6 +783,41 @@ describe("a caller that hangs up", () => {
     expect(after).toBe(before + 1);
     await alive();
     expect(stderr).not.toContain("rpc method failed\",\"method\":\"untilHangUp");
+  });
+});
+
+describe("calls at once", () => {
+  it("answers 503 past 16 calls in flight, and takes calls again once they end", async () => {
+    const held: http.ClientRequest[] = [];
+    const open = () =>
+      new Promise<number>((resolve) => {
+        const req = http.request(
+          { host: "127.0.0.1", port, path: "/rpc", method: "POST", agent: false, headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "text/xml" } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          },
+        );
+        req.on("error", () => {});
+        held.push(req);
+        req.end(call("untilHangUp"));
+      });
+    const waiting = Array.from({ length: 16 }, open);
+    // Let the 16 reach their handler before the 17th knocks.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await open()).toBe(503);
+    for (const req of held) req.destroy();
+    await Promise.race([Promise.all(waiting), new Promise((r) => setTimeout(r, 300))]);
+    let answered = false;
+    for (let i = 0; i < 40 && !answered; i++) {
+      answered = await client.call("echo", "again").then(
+        () => true,
+        () => false,
+      );
+      if (!answered) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(answered).toBe(true);
+    await alive();
   });
 });
 

@@ -38,6 +38,11 @@ export interface RpcHandlerOptions {
   maxBodyBytes?: number;
   /** How long the client may take to send the body, ms. Default 30 s. */
   bodyTimeoutMs?: number;
+  /**
+   * Authenticated calls handled at once (long polls included); more get 503. Bounds the memory
+   * bodies can take (this × maxBodyBytes). Default 32.
+   */
+  maxInFlight?: number;
 }
 
 const INT32_MIN = -2147483648;
@@ -205,6 +210,8 @@ export function createRpcHandler(options: RpcHandlerOptions): (req: IncomingMess
   const { methods, log } = options;
   const limit = options.maxBodyBytes ?? MAX_RPC_BODY_BYTES;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
+  const maxInFlight = options.maxInFlight ?? 32;
+  let inFlight = 0;
   const known = () => Object.keys(methods).sort().join(", ");
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -231,6 +238,18 @@ export function createRpcHandler(options: RpcHandlerOptions): (req: IncomingMess
       );
       return;
     }
+
+    if (inFlight >= maxInFlight) {
+      log.warn({ remote: req.socket.remoteAddress, inFlight }, "rpc call refused: too many at once");
+      answerEarly(req, res, 503, "The builder is handling too many calls at once; try again in a moment.", { "Retry-After": "1" });
+      return;
+    }
+    inFlight += 1;
+    let counted = true;
+    res.once("close", () => {
+      if (counted) inFlight -= 1;
+      counted = false;
+    });
 
     const body = await readBody(req, res, limit, bodyTimeoutMs, log);
     if (body === null) return;
