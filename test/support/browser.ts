@@ -102,9 +102,12 @@ export async function startWebapp(opts: { databaseUrl: string; artifactsDir: str
       resolve(code);
     }),
   );
-  const deadline = Date.now() + 20_000;
-  while (!out.includes("web console listening")) {
+  // Ready when it answers (whatever LOG_LEVEL says).
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`lexbuilder-webapp did not start:\n${out}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/login`).then((r) => r.status === 200, () => false);
+    if (ok) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   return {

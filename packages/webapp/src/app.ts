@@ -31,6 +31,8 @@ export function createApp(ctx: AppContext): express.Express {
   app.set("trust proxy", config.trustProxy);
   app.set("views", VIEWS_DIR);
   app.set("view engine", "ejs");
+  // Compiled templates are kept (Express only does this by itself when NODE_ENV=production).
+  app.set("view cache", true);
   app.locals.h = helpers;
   app.locals.tz = config.timeZone;
 
@@ -87,11 +89,12 @@ export function createApp(ctx: AppContext): express.Express {
     session({
       name: "lexbuilder.sid",
       secret: config.secret,
-      store: new PgStore({ pool, tableName: "sessions", createTableIfMissing: false, pruneSessionInterval: 15 * 60 }),
+      store: new PgStore({ pool, tableName: "sessions", createTableIfMissing: false, pruneSessionInterval: 15 * 60, disableTouch: true }),
       resave: false,
       saveUninitialized: false,
-      rolling: true,
-      cookie: { httpOnly: true, sameSite: "lax", secure: config.secureCookies, maxAge: 7 * 24 * 3600 * 1000 },
+      // Not rolling: a rolling session writes its row on every request.
+      rolling: false,
+      cookie: { httpOnly: true, sameSite: "lax", secure: config.secureCookies, maxAge: 14 * 24 * 3600 * 1000 },
     }),
   );
   app.use(express.urlencoded({ extended: false, limit: "200kb", parameterLimit: 200 }));

@@ -33,20 +33,53 @@ export function relative(d: Date, now = new Date()): string {
   return s < 0 ? `${n} minute${n === 1 ? "" : "s"} ago` : `in ${n} minute${n === 1 ? "" : "s"}`;
 }
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-CA", {
+      timeZone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+      hourCycle: "h23",
+      timeZoneName: "short",
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/**
+ * Offset and zone abbreviation of a time zone, per quarter hour of UTC (offsets are multiples
+ * of 15 minutes and change at local quarter hours, hence at UTC quarter hours).
+ */
+const zoneCache = new Map<string, { offsetMs: number; name: string }>();
+function zoneAt(ms: number, timeZone: string): { offsetMs: number; name: string } {
+  const hour = Math.floor(ms / 900_000);
+  const key = `${timeZone} ${hour}`;
+  let z = zoneCache.get(key);
+  if (!z) {
+    const probe = new Date(hour * 900_000);
+    const parts = formatter(timeZone).formatToParts(probe);
+    const get = (t: string) => Number(parts.find((p) => p.type === t)?.value ?? 0);
+    const local = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour") % 24, get("minute"), get("second"));
+    z = { offsetMs: local - probe.getTime(), name: parts.find((p) => p.type === "timeZoneName")?.value ?? timeZone };
+    if (zoneCache.size > 10_000) zoneCache.clear();
+    zoneCache.set(key, z);
+  }
+  return z;
+}
+
+/** "2026-11-25 22:10:43 UTC" in the given zone. */
 export function exact(d: Date, timeZone = "UTC"): string {
-  const parts = new Intl.DateTimeFormat("en-CA", {
-    timeZone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-    hourCycle: "h23",
-    timeZoneName: "short",
-  }).formatToParts(d);
-  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? "";
-  return `${get("year")}-${get("month")}-${get("day")} ${get("hour")}:${get("minute")}:${get("second")} ${get("timeZoneName")}`;
+  const ms = d.getTime();
+  const z = timeZone === "UTC" ? { offsetMs: 0, name: "UTC" } : zoneAt(ms, timeZone);
+  const iso = new Date(Math.floor(ms / 1000) * 1000 + z.offsetMs).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} ${z.name}`;
 }
 
 /** <time> with a relative text and the exact time on hover; "—" for no time. */
