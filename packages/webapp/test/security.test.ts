@@ -207,3 +207,25 @@ describe("audit", () => {
     expect(rows[0]).toMatchObject({ action: "project.update", actor: "alice", userId: h.users.alice!.id });
   });
 });
+
+describe("server errors", () => {
+  it("a failing database gives a 500 page (and API answer) that explains without a stack trace", async () => {
+    // Fault injection, last in this file: the projects table disappears under the running app.
+    await h.pool.query("ALTER TABLE projects RENAME TO projects_gone");
+    try {
+      const r = await admin.get("/projects");
+      expect(r.status).toBe(500);
+      expect(r.text).toContain("Something went wrong on our side.");
+      expect(r.text).toContain('href="/"');
+      expect(r.text).not.toMatch(/projects_gone|relation|at \w+ \(|\.ts:\d+/);
+      const a = await fetch(`${h.base}/api/v1/projects`, { headers: { authorization: `Bearer ${h.users.alice!.token}` } });
+      expect(a.status).toBe(500);
+      const body = (await a.json()) as { error: string };
+      expect(body.error).toMatch(/^Something went wrong on our side/);
+      expect(JSON.stringify(body)).not.toMatch(/relation|projects/);
+    } finally {
+      await h.pool.query("ALTER TABLE projects_gone RENAME TO projects");
+    }
+    expect((await admin.get("/projects")).status).toBe(200);
+  });
+});
