@@ -114,8 +114,13 @@ export class Builder {
     }
     // Past any version a client may have seen from the previous process (persisted ≤ 1 s late).
     this.version = (saved.version | 0) + 1000;
+    const known = ["IDLE", "BUILDING", "ABORTING", "WAITING"];
+    if (!known.includes(saved.state) || (saved.state !== "IDLE" && !saved.build?.cookie)) {
+      this.o.log.error({ state: saved.state }, "state.json makes no sense; starting IDLE");
+      saved = { version: saved.version, state: "IDLE", build: null };
+    }
     this.state = saved.state;
-    this.current = saved.build;
+    this.current = saved.state === "IDLE" ? null : saved.build;
     if ((this.state === "BUILDING" || this.state === "ABORTING") && this.current) {
       const build = this.current;
       const wasAborting = this.state === "ABORTING";
