@@ -212,21 +212,22 @@ export class Builder {
   }
 
   /** The long poll: answers when the version moves past `knownVersion` or after `waitSeconds`. */
-  async waitStatus(knownVersion?: number, waitSeconds?: number): Promise<StatusResult> {
+  async waitStatus(knownVersion?: number, waitSeconds?: number, signal?: AbortSignal): Promise<StatusResult> {
     if (knownVersion === undefined) return this.status();
     const wait = Math.max(0, Math.min(waitSeconds ?? MAX_STATUS_WAIT_SECONDS, MAX_STATUS_WAIT_SECONDS));
     // A version from the future was seen before a restart: answer at once.
-    if (knownVersion !== this.version || wait === 0 || this.shuttingDown) return this.status();
+    if (knownVersion !== this.version || wait === 0 || this.shuttingDown || signal?.aborted) return this.status();
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(wake);
-        resolve();
-      }, wait * 1000);
-      const wake = () => {
+      const done = () => {
         clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener("abort", done);
         resolve();
       };
-      this.waiters.add(wake);
+      const timer = setTimeout(done, wait * 1000);
+      this.waiters.add(done);
+      // The caller hung up: stop waiting for it.
+      signal?.addEventListener("abort", done, { once: true });
     });
     return this.status();
   }

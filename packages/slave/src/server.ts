@@ -96,9 +96,9 @@ export function createSlaveServer(o: ServerOptions): http.Server {
         if (!ready.ready && ready.reason) info.notReadyReason = ready.reason;
         return info;
       },
-      status: (params) => {
+      status: (params, context) => {
         const { knownVersion, waitSeconds } = parseStatusParams(params);
-        return builder.waitStatus(knownVersion, waitSeconds);
+        return builder.waitStatus(knownVersion, waitSeconds, context.signal);
       },
       build: (params) => {
         const [cookie, args] = parseBuildParams(params);
