@@ -15,7 +15,7 @@ export default defineConfig({
   },
   test: {
     root: here("../.."),
-    include: ["test/chaos/**/*.test.ts"],
+    include: ["test/chaos/**/*.test.ts", "test/bench/load-*.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
     testTimeout: 30 * 60_000,
     hookTimeout: 5 * 60_000,
