@@ -192,6 +192,7 @@ describe("manifests", () => {
     const search = await bob.get("/packages?name=bash&version=5.3");
     expect(search.text).toContain(`/builds/${b.build.id}"`);
     expect(search.text).not.toContain(`/builds/${a.build.id}"`);
+    expect((await bob.get(`/builds/${a.build.id}`)).text).toContain(`<a href="/builds/${a.build.id}/manifest">3 packages</a>`);
     const manifest = await bob.get(`/builds/${a.build.id}/manifest?format=text`);
     expect(manifest.text).toBe("bash\t5.2\ngone\t1.0\nsame\t3\n");
   });

@@ -166,3 +166,11 @@ export async function searchPackages(
   );
   return rows;
 }
+
+// --- Added by the webapp (issue 5): the build page shows only how many packages there are. ---
+
+/** How many packages a build's manifest lists (uses the primary key). */
+export async function countManifest(db: Queryable, buildId: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM manifest_entries WHERE build_id = $1", [buildId]);
+  return rows[0]?.n ?? 0;
+}
