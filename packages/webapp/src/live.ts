@@ -4,7 +4,7 @@
 import type { Request, Response } from "express";
 import { Channel, TERMINAL_BUILD_STATES, getBuildRow, readLog, type BuildDetail, type Listener } from "@lexbuilder/shared-models";
 import type { AppContext } from "./context.js";
-import { completeUtf8Length } from "./logtext.js";
+import { completeUtf8Length, drained } from "./logtext.js";
 
 const CHUNK_BYTES = 256 * 1024;
 const SAFETY_NET_MS = 10_000;
@@ -112,7 +112,7 @@ export async function streamLog(ctx: AppContext, req: Request, res: Response, bu
           }
           offset += len;
           send(`id: ${offset}\nevent: log\ndata: ${JSON.stringify({ offset, text: chunk.subarray(0, len).toString("utf8") })}\n\n`);
-          if (res.writableNeedDrain) await new Promise((r) => res.once("drain", r));
+          await drained(res);
         }
         if (row.state !== lastState) {
           lastState = row.state;

@@ -18,3 +18,17 @@ export function tailStart(buf: Uint8Array, start: number): number {
   const nl = buf.indexOf(0x0a);
   return nl >= 0 && nl < buf.length - 1 ? nl + 1 : 0;
 }
+
+/** Resolves when the response can take more data, or when the client has gone. */
+export function drained(res: import("node:http").ServerResponse): Promise<void> {
+  if (!res.writableNeedDrain || res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
+}

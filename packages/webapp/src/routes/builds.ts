@@ -30,7 +30,7 @@ import {
 import { checkCsrf, hasRole, HttpError, requireLogin } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
-import { completeUtf8Length, tailStart } from "../logtext.js";
+import { completeUtf8Length, drained, tailStart } from "../logtext.js";
 import { streamLog } from "../live.js";
 import { field, flash, idOr404, me, parseId, viewerOf } from "./util.js";
 
@@ -56,7 +56,7 @@ export async function sendFullLog(ctx: AppContext, res: Response, build: BuildDe
     const chunk = await readLog(ctx.pool, build.id, pos, Math.min(LOG_CHUNK_BYTES, end - pos));
     if (chunk.length === 0) break;
     pos += chunk.length;
-    if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
+    if (!res.write(chunk)) await drained(res);
     if (res.destroyed) return;
   }
   res.end();
