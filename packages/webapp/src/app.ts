@@ -136,7 +136,16 @@ export function createApp(ctx: AppContext): express.Express {
       res.redirect(303, "/login");
       return;
     }
-    res.render("error", { title: titleFor(status), status, message, user: req.user ?? null, csrf: () => "" });
+    // Locals may be missing when the failure came before they were set (e.g. the session store).
+    const csrf = typeof res.locals.csrf === "function" ? res.locals.csrf : () => "";
+    res.render("error", { title: titleFor(status), status, message, user: req.user ?? null, csrf, path: req.path, flash: [] }, (renderErr, html) => {
+      if (renderErr) {
+        req.log?.error({ err: renderErr }, "the error page failed");
+        res.type("text/plain").send(`${message}\n`);
+        return;
+      }
+      res.send(html);
+    });
   });
   return app;
 }

@@ -46,6 +46,19 @@ describe("CSRF", () => {
   });
 });
 
+describe("error pages keep the session usable", () => {
+  it("the 404 page's logout form carries the session's token", async () => {
+    const c = await loginAs(h.base, "bob");
+    const token = c.csrf;
+    expect(token).not.toBe("");
+    const nf = await c.get("/no/such/page");
+    expect(nf.status).toBe(404);
+    expect(nf.text).toContain(`name="_csrf" value="${token}"`);
+    expect((await c.post("/logout", {}, true)).status).toBe(303);
+    expect((await c.get("/")).status).toBe(303);
+  });
+});
+
 describe("escaping", () => {
   it("hostile text in project fields, build fields, log, manifest, file names, tokens and searches comes back escaped", async () => {
     const p = await seedProject(h, "xss", { title: XSS, description: XSS, extraEnv: { EVIL: XSS }, configRef: "main" });
