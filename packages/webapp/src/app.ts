@@ -6,6 +6,7 @@ import connectPgSimple from "connect-pg-simple";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
 import { randomUUID } from "node:crypto";
+import { KNOWN_ARCHITECTURES } from "@lexbuilder/shared-models";
 import { csrfToken, HttpError } from "./auth.js";
 import { loadUser } from "./users-loader.js";
 import { helpers } from "./format.js";
@@ -35,6 +36,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.set("view cache", true);
   app.locals.h = helpers;
   app.locals.tz = config.timeZone;
+  app.locals.architectures = KNOWN_ARCHITECTURES;
 
   app.use(
     pinoHttp({
