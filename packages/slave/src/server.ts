@@ -166,7 +166,7 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       res.end();
       return;
     }
-    await pipeline(createReadStream(path, { start, end, highWaterMark: 256 * 1024 }), res);
+    await pipeline(createReadStream(path, { start, end, highWaterMark: 64 * 1024 }), res);
   }
 
   async function sendLog(req: IncomingMessage, res: ServerResponse, cookie: string, query: URLSearchParams): Promise<void> {
