@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm start`: the whole of lexbuilder on one machine, for trying it out.
+// `npm start`: the whole of lexbuilder on one machine, for trying it out. scripts/start.mjs
+// runs this file in a process group of its own (see there); this is the supervisor.
 //
 // Builds (tsc -b) if needed, starts a PostgreSQL of its own (data under .lexbuilder/pg) unless
 // DATABASE_URL is set, migrates, creates the `admin` user once (its password is printed once and

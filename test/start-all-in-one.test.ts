@@ -33,7 +33,8 @@ function start(): Run {
   };
   // The embedded PostgreSQL is what this tests, even when the suite runs against another one.
   delete env.DATABASE_URL;
-  const proc = spawn(process.execPath, [join(repo, "scripts/start.mjs")], { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"] });
+  // A group of its own, like a shell job: Ctrl-C in a terminal signals the whole group.
+  const proc = spawn(process.execPath, [join(repo, "scripts/start.mjs")], { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   proc.stdout!.on("data", (d) => (out += d));
   proc.stderr!.on("data", (d) => (out += d));
@@ -139,10 +140,13 @@ async function stopWithSigint(run: Run): Promise<void> {
   const pid = run.proc.pid!;
   const children = descendants(pid);
   expect(children.length, "npm start runs PostgreSQL and three daemons as children").toBeGreaterThanOrEqual(4);
-  run.proc.kill("SIGINT");
+  // What Ctrl-C does: SIGINT to every process of the terminal's foreground group.
+  process.kill(-pid, "SIGINT");
   const code = await Promise.race([run.exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 120_000))]);
   expect(code, `npm start stops on SIGINT with status 0:\n${run.output().slice(-3000)}`).toBe(0);
   expect(run.output()).toContain("lexbuilder: stopped.");
+  // PostgreSQL went last: nothing lost its database while it was still running.
+  expect(run.output()).not.toMatch(/lost the master lock|terminating connection due to administrator command/);
   // Nothing may survive: not the daemons, not PostgreSQL, not anything they started.
   await waitFor("the children to be gone", () => children.every((p) => !alive(p)), 5_000).catch(() => {
     throw new Error(`processes survived npm start: ${children.filter(alive).join(", ")}`);
@@ -155,7 +159,14 @@ const isRootWithLb =
 
 describe("npm start (all in one)", () => {
   afterAll(async () => {
-    for (const r of running) if (r.proc.exitCode === null) r.proc.kill("SIGKILL");
+    for (const r of running) {
+      if (r.proc.exitCode !== null) continue;
+      try {
+        process.kill(-r.proc.pid!, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
     rmSync(home, { recursive: true, force: true });
   });
 
