@@ -254,12 +254,12 @@ describe("the long poll", () => {
     const again = await slave.client.call("status", s.version, 2);
     const took = Date.now() - t0;
     expect(took).toBeGreaterThanOrEqual(1900);
-    expect(took).toBeLessThan(4000);
+    expect(took).toBeLessThan(8000);
     expect(again.version).toBe(s.version);
     // A version the slave has not reached (from before a restart) answers at once.
     const t1 = Date.now();
     await slave.client.call("status", s.version + 5000, 10);
-    expect(Date.now() - t1).toBeLessThan(1000);
+    expect(Date.now() - t1).toBeLessThan(3000);
   });
 
   it("wakes as soon as the state moves, and the version grows with the log", async () => {
@@ -269,7 +269,7 @@ describe("the long poll", () => {
     await sleep(300);
     await slave.client.call("build", "48-1", args("quick"));
     const woke: StatusResult = await poll;
-    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(Date.now() - t0).toBeLessThan(8000);
     expect(woke.version).toBeGreaterThan(s.version);
     expect(woke.state).toBe("BUILDING");
     // Every log change moves the version: follow the build to the end by versions only.
