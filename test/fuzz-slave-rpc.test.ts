@@ -55,7 +55,7 @@ test(
       const k = r();
       let path = "/rpc";
       let init: { method: string; body?: Buffer; headers?: Record<string, string> };
-      const auth = k < 0.05 ? {} : k < 0.1 ? { authorization: `Bearer ${pick(r, ["", "x", slave.token + "x", slave.token.slice(1), badString(r, 100).replace(/[^\x21-\x7e]/g, "")])}` } : { authorization: `Bearer ${slave.token}` };
+      const auth: Record<string, string> = k < 0.05 ? {} : k < 0.1 ? { authorization: `Bearer ${pick(r, ["", "x", slave.token + "x", slave.token.slice(1), badString(r, 100).replace(/[^\x21-\x7e]/g, "")])}` } : { authorization: `Bearer ${slave.token}` };
       const m = r();
       if (m < 0.8) {
         init = { method: "POST", body: badRpcBody(r), headers: { ...auth, "content-type": pick(r, ["text/xml", "text/xml", "application/json", "text/plain; charset=latin1"]) } };

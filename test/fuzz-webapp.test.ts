@@ -98,7 +98,7 @@ interface Case {
 }
 
 function apiCase(r: () => number): Case {
-  const auth = r() < 0.1 ? pick(r, [{}, { authorization: "Bearer " }, { authorization: `Bearer ${token}x` }, { authorization: `Basic ${token}` }, { authorization: badString(r, 200).replace(/[^\x20-\x7e]/g, "") }]) : { authorization: `Bearer ${token}` };
+  const auth: Record<string, string> = r() < 0.1 ? pick<Record<string, string>>(r, [{}, { authorization: "Bearer " }, { authorization: `Bearer ${token}x` }, { authorization: `Basic ${token}` }, { authorization: badString(r, 200).replace(/[^\x20-\x7e]/g, "") }]) : { authorization: `Bearer ${token}` };
   const k = r();
   const id = idLike(r);
   if (k < 0.3) {

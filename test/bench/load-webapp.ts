@@ -9,6 +9,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+// @ts-expect-error autocannon ships no type declarations
 import autocannon from "autocannon";
 import pg from "pg";
 import { expect, test } from "vitest";
@@ -20,6 +21,15 @@ import { Daemon, MASTER_MAIN, Postgres, sleep, slaveSpec, WEBAPP_MAIN } from "..
 const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 50);
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 30);
 const PASSWORD = "load load load load";
+
+/** The parts of autocannon's result this run reads (the package ships no types). */
+interface AutocannonResult {
+  requests: { total: number; average: number };
+  latency: { p50: number; p90: number; p99: number; max: number };
+  errors: number;
+  non2xx: number;
+  timeouts: number;
+}
 
 interface Row {
   scenario: string;
@@ -111,7 +121,7 @@ test(`webapp at ${CONNECTIONS} concurrent users for ${SECONDS} s per scenario, b
 
     const run = (title: string, requests: { method: string; path: string }[], headers: Record<string, string>) =>
       new Promise<Row>((resolve, reject) => {
-        autocannon({ url: base, connections: CONNECTIONS, duration: SECONDS, headers, requests, timeout: 10 }, (err, r) => {
+        autocannon({ url: base, connections: CONNECTIONS, duration: SECONDS, headers, requests, timeout: 10 }, (err: Error | null, r: AutocannonResult) => {
           if (err) return reject(err);
           resolve({
             scenario: title,

@@ -78,8 +78,8 @@ export const PROFILES: Record<string, SoakProfile> = {
     name: "short",
     seed: 11,
     slaves: 4,
-    requests: 40,
-    submitOverMs: 45_000,
+    requests: 24,
+    submitOverMs: 30_000,
     chaosTailMs: 10_000,
     faultEveryMs: 4_000,
     settleMs: 150_000,
@@ -186,18 +186,24 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
 
   // --- Slaves behind cutting proxies --------------------------------------------------------
   const slaves: { name: string; dir: string; daemon: Daemon; proxy: CuttingProxy; port: number; token: string }[] = [];
-  for (let i = 0; i < profile.slaves; i++) {
-    const name = `slave${i}`;
-    const dir = join(work, name);
-    const port = await freePort();
-    const proxyPort = await freePort();
-    const daemon = new Daemon(slaveSpec(name, dir, port));
-    await daemon.start();
-    const proxy = new CuttingProxy(proxyPort, port, random);
-    await proxy.start();
-    const token = readFileSync(join(dir, "slave.token"), "utf8").trim();
-    await addBuilder(pool, { name, url: `http://127.0.0.1:${proxyPort}`, token });
-    slaves.push({ name, dir, daemon, proxy, port, token });
+  // Started side by side: on a busy machine a node daemon takes seconds to come up.
+  const started = await Promise.all(
+    Array.from({ length: profile.slaves }, async (_, i) => {
+      const name = `slave${i}`;
+      const dir = join(work, name);
+      const port = await freePort();
+      const proxyPort = await freePort();
+      const daemon = new Daemon(slaveSpec(name, dir, port));
+      await daemon.start([], true, 120_000);
+      const proxy = new CuttingProxy(proxyPort, port, random);
+      await proxy.start();
+      const token = readFileSync(join(dir, "slave.token"), "utf8").trim();
+      return { name, dir, daemon, proxy, port, proxyPort, token };
+    }),
+  );
+  for (const s of started) {
+    await addBuilder(pool, { name: s.name, url: `http://127.0.0.1:${s.proxyPort}`, token: s.token });
+    slaves.push(s);
   }
 
   // --- Masters and the webapp -----------------------------------------------------------------
@@ -222,8 +228,8 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
       }),
     );
   }
-  await masters[0]!.start();
-  await masters[1]!.start(["--standby"]);
+  await masters[0]!.start([], true, 120_000);
+  await masters[1]!.start(["--standby"], false);
 
   const webPort = await freePort();
   const webapp = new Daemon({
@@ -240,7 +246,7 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
     logFile: join(work, "webapp", "webapp.log"),
   });
   writeFileSync(join(work, "webapp.secret"), randomBytes(32).toString("hex"));
-  await webapp.start();
+  await webapp.start([], true, 120_000);
   const base = `http://127.0.0.1:${webPort}`;
   log(`stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${profile.slaves} slaves, 2 masters, webapp ${base}, work ${work}`);
 
@@ -377,17 +383,30 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
       s.proxy.downloadCutProbability = profile.downloadCutProbability;
       s.proxy.maxCutBytes = profile.payloadBytes;
     }
+    // The first four faults are one of each kind (so even a short run has them all), then random.
+    const order = [0.2, 0.5, 0.7, 0.9];
+    const restarting = new Set<string>();
+    const restarts: Promise<void>[] = [];
     while (faultsOn && Date.now() < hardDeadline) {
       await sleep(between(0.5, 1.5) * profile.faultEveryMs);
       if (!faultsOn) break;
-      const r = random();
+      const r = order.shift() ?? random();
       if (r < 0.45) {
-        const s = pick(slaves);
+        const candidates = slaves.filter((x) => !restarting.has(x.name));
+        if (candidates.length === 0) continue;
+        const s = pick(candidates);
         log(`kill -9 ${s.name}`);
+        restarting.add(s.name);
         await s.daemon.kill9();
-        await sleep(between(300, 2500));
-        // A slave stops what is left of an interrupted build before it listens again.
-        await s.daemon.start([], true, 180_000).catch((err: Error) => violate(`${s.name} did not restart: ${err.message}`));
+        // Restarted in the background: a slave stops what is left of a killed build before it
+        // listens again, which takes a while on a busy machine; faults go on meanwhile.
+        restarts.push(
+          (async () => {
+            await sleep(between(300, 2500));
+            await s.daemon.start([], true, 180_000).catch((err: Error) => violate(`${s.name} did not restart: ${err.message}`));
+            restarting.delete(s.name);
+          })(),
+        );
       } else if (r < 0.65) {
         const m = await activeMaster();
         if (m) {
@@ -406,6 +425,7 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
         log(`cut ${n} connection(s) to ${s.name}`);
       }
     }
+    await Promise.all(restarts);
     for (const s of slaves) {
       s.proxy.cutProbability = 0;
       s.proxy.downloadCutProbability = 0;
