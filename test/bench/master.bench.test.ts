@@ -76,8 +76,8 @@ describe("dispatch latency and finish detection, real slaves", () => {
   });
 
   for (const n of [1, 10, 100]) {
-    it(`with ${n} slave(s)`, async () => {
-      if (n > SLAVES) return;
+    // BENCH_SLAVES below 100 (a loaded machine) leaves the larger sizes out, visibly.
+    it.skipIf(n > SLAVES)(`with ${n} slave(s)`, async () => {
       await db.pool.query("UPDATE builders SET enabled = (substring(name from 7)::int < $1)", [n]);
       await waitUntil(`${n} idle builders`, async () => {
         const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM builders WHERE enabled AND state = 'IDLE' AND ready AND current_build_id IS NULL");

@@ -29,6 +29,8 @@ import type { Canceller } from "./canceller.js";
 import { slaveGet } from "./slave-http.js";
 
 const LOG_FLUSH_BYTES = 256 * 1024;
+/** How often an unchanged idle builder's last contact is written. */
+const CONTACT_REFRESH_MS = 60_000;
 
 export interface WatcherDeps {
   judge: Judge;
@@ -102,7 +104,10 @@ export class WatcherPool {
       if (current) this.stopOne(b.id);
       return;
     }
-    if (current && current.clients.endpoint.url === b.url && current.clients.endpoint.token === b.token) return;
+    if (current && current.clients.endpoint.url === b.url && current.clients.endpoint.token === b.token) {
+      current.noteRow(b.state, b.currentBuildId);
+      return;
+    }
     if (current) this.stopOne(b.id);
     const w = new BuilderWatch(this.ctx, this.deps, { id: b.id, name: b.name, url: b.url, token: b.token });
     this.watches.set(b.id, w);
@@ -131,6 +136,9 @@ export class BuilderWatch {
   private stopped = false;
   private lastInfoAt = 0;
   private lastState: string | null = null;
+  private lastContactWrite = 0;
+  /** The last reconcile found no build held and nothing stray on the slave. */
+  private holdsNothing = false;
   private readonly pulling = new Map<number, Promise<void>>();
 
   constructor(
@@ -155,6 +163,11 @@ export class BuilderWatch {
   stop(): void {
     this.stopped = true;
     this.clients.close();
+  }
+
+  /** The builder's row changed (NOTIFY): if it no longer matches what we saw, look properly next time. */
+  noteRow(state: string, currentBuildId: number | null): void {
+    if (state !== this.lastState || currentBuildId !== null) this.holdsNothing = false;
   }
 
   private active(): boolean {
@@ -195,6 +208,7 @@ export class BuilderWatch {
     this.knownVersion = null;
     this.lastInfoAt = 0;
     this.lastState = null;
+    this.holdsNothing = false;
     try {
       const build = await getBuilderCurrentBuild(this.ctx.pool, this.id);
       await this.deps.judge.scanFailed({ id: this.id, name: this.name }, build, why);
@@ -218,7 +232,12 @@ export class BuilderWatch {
 
   private async onStatus(s: StatusResult): Promise<void> {
     const { pool } = this.ctx;
+    // An idle builder whose long poll ran out with nothing new: no database work, except
+    // refreshing its last contact now and then (1000 idle builders stay cheap).
+    const unchanged = s.version === this.knownVersion && s.state === this.lastState;
+    if (unchanged && this.holdsNothing && Date.now() - this.lastContactWrite < CONTACT_REFRESH_MS) return;
     await recordBuilderContact(pool, this.id, { state: s.state, statusVersion: s.version });
+    this.lastContactWrite = Date.now();
     this.knownVersion = s.version;
     await this.reconcile(s);
     // Newly idle: there may be work for it (the NOTIFY does this too; this is the fast path).
@@ -230,6 +249,7 @@ export class BuilderWatch {
   async reconcile(s: StatusResult): Promise<void> {
     const { pool, log } = this.ctx;
     const build = await getBuilderCurrentBuild(pool, this.id);
+    this.holdsNothing = !build && (s.state === "IDLE" || !s.cookie);
     if (!build || !build.cookie) return this.stray(s);
     if (this.ctx.dispatching.has(build.id)) return; // the dispatcher's build() is in flight
     const ours = s.cookie === build.cookie && s.state !== "IDLE";
