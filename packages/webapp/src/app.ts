@@ -8,7 +8,7 @@ import { pinoHttp } from "pino-http";
 import { randomUUID } from "node:crypto";
 import { KNOWN_ARCHITECTURES } from "@lexbuilder/shared-models";
 import { csrfToken, HttpError } from "./auth.js";
-import { loadUser } from "./users-loader.js";
+import { loadUser, withSessionUser } from "./users-loader.js";
 import { helpers } from "./format.js";
 import type { AppContext } from "./context.js";
 import { authRouter } from "./routes/auth.js";
@@ -91,7 +91,7 @@ export function createApp(ctx: AppContext): express.Express {
     session({
       name: "lexbuilder.sid",
       secret: config.secret,
-      store: new PgStore({ pool, tableName: "sessions", createTableIfMissing: false, pruneSessionInterval: 15 * 60, disableTouch: true }),
+      store: withSessionUser(new PgStore({ pool, tableName: "sessions", createTableIfMissing: false, pruneSessionInterval: 15 * 60, disableTouch: true }), pool),
       resave: false,
       saveUninitialized: false,
       // Not rolling: a rolling session writes its row on every request.

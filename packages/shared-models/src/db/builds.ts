@@ -1,4 +1,5 @@
 // Builds: requests, the queue, and the guarded state changes every actor goes through.
+import { createHash } from "node:crypto";
 import type { Queryable } from "./pool.js";
 import { notify } from "./listen.js";
 import { Channel } from "./channels.js";
@@ -198,8 +199,24 @@ export async function getBuild(db: Queryable, id: number, viewer?: Viewer): Prom
   if (!isValidId(id)) return null;
   const params: unknown[] = [id];
   const visible = viewer ? projectVisibilitySql("p", viewer, params) : "TRUE";
-  const { rows } = await db.query<BuildDetail>(`${DETAIL_SELECT} WHERE b.id = $1 AND ${visible}`, params);
+  const { rows } = await db.query<BuildDetail>(prepared(`${DETAIL_SELECT} WHERE b.id = $1 AND ${visible}`, params));
   return rows[0] ?? null;
+}
+
+/**
+ * A named (prepared) statement for a page query: each connection parses and plans it once
+ * instead of on every request. The page queries join four tables and planning them cost more
+ * than running them (1-2 ms against 0.2-0.6 ms with 100 000 builds). The name is derived from
+ * the text, so one name always means one text (which node-postgres requires).
+ */
+const statementNames = new Map<string, string>();
+function prepared(text: string, values: unknown[]): { name: string; text: string; values: unknown[] } {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `lexbuilder_${createHash("sha1").update(text).digest("hex").slice(0, 20)}`;
+    if (statementNames.size < 1000) statementNames.set(text, name);
+  }
+  return { name, text, values };
 }
 
 export interface BuildListOptions {
@@ -243,10 +260,7 @@ export async function listBuilds(db: Queryable, options: BuildListOptions): Prom
   }
   const limit = clampLimit(options.limit, 50, MAX_BUILD_LIST_LIMIT);
   params.push(limit);
-  const { rows } = await db.query<BuildDetail>(
-    `${DETAIL_SELECT} WHERE ${where.join(" AND ")} ORDER BY b.id DESC LIMIT $${params.length}`,
-    params,
-  );
+  const { rows } = await db.query<BuildDetail>(prepared(`${DETAIL_SELECT} WHERE ${where.join(" AND ")} ORDER BY b.id DESC LIMIT $${params.length}`, params));
   return rows;
 }
 

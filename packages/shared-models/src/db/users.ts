@@ -103,3 +103,34 @@ export async function authenticateUser(db: Queryable, name: string, password: st
   const { passwordHash: _hash, ...user } = row;
   return { ...user, lastLoginAt: new Date() };
 }
+
+// ---- Sessions read together with their user (the web console's per-request read) ----
+
+/**
+ * A live session (the connect-pg-simple layout: sid, sess json, expire) and, when it names a
+ * user (sess.userId), that user's current row, in one round trip: the console re-reads the
+ * user on every request (a deactivated or demoted user loses access at once) and this saves
+ * a second query. Null when the session is unknown or expired; user is null when the session
+ * has no user or the user no longer exists.
+ */
+export async function getSessionWithUser(db: Queryable, sid: string): Promise<{ sess: Record<string, unknown>; user: User | null } | null> {
+  const { rows } = await db.query<{ sess: Record<string, unknown> | string; user: User | null }>({
+    name: "lexbuilder_session_with_user",
+    text: `SELECT s.sess,
+                  (SELECT json_build_object('id', u.id, 'name', u.name, 'role', u.role, 'active', u.active,
+                                            'createdAt', u.created_at, 'lastLoginAt', u.last_login_at)
+                     FROM users u
+                    WHERE s.sess->>'userId' ~ '^[1-9][0-9]{0,14}$' AND u.id = (s.sess->>'userId')::bigint) AS "user"
+             FROM sessions s
+            WHERE s.sid = $1 AND s.expire >= to_timestamp($2)`,
+    values: [sid, Date.now() / 1000],
+  });
+  const row = rows[0];
+  if (!row) return null;
+  const sess = typeof row.sess === "string" ? (JSON.parse(row.sess) as Record<string, unknown>) : row.sess;
+  const u = row.user;
+  const user: User | null = u
+    ? { ...u, createdAt: new Date(u.createdAt), lastLoginAt: u.lastLoginAt === null ? null : new Date(u.lastLoginAt) }
+    : null;
+  return { sess, user };
+}

@@ -169,17 +169,18 @@ export function buildsRouter(ctx: AppContext): Router {
     const build = await visibleBuild(ctx, req, req.params.id);
     const viewer = viewerOf(req);
     const start = Math.max(0, build.logSize - LOG_TAIL_BYTES);
-    const raw = build.logSize > 0 ? await readLog(ctx.pool, build.id, start, build.logSize - start) : Buffer.alloc(0);
+    // Independent reads, in parallel: the page waits for one round trip after the build's.
+    const [raw, artifacts, earlier, manifestCount, retryOf] = await Promise.all([
+      build.logSize > 0 ? readLog(ctx.pool, build.id, start, build.logSize - start) : Promise.resolve(Buffer.alloc(0)),
+      listArtifacts(ctx.pool, build.id),
+      listBuilds(ctx.pool, { viewer, projectId: build.projectId, state: "SUCCEEDED", before: build.id, limit: 20 }),
+      countManifest(ctx.pool, build.id),
+      build.retryOf ? getBuild(ctx.pool, build.retryOf, viewer) : Promise.resolve(null),
+    ]);
     const from = tailStart(raw, start);
     const upto = completeUtf8Length(raw);
     const logText = raw.subarray(from, Math.max(from, upto)).toString("utf8");
     const logOffset = start + Math.max(from, upto);
-    const [artifacts, earlier, manifestCount] = await Promise.all([
-      listArtifacts(ctx.pool, build.id),
-      listBuilds(ctx.pool, { viewer, projectId: build.projectId, state: "SUCCEEDED", before: build.id, limit: 20 }),
-      countManifest(ctx.pool, build.id),
-    ]);
-    const retryOf = build.retryOf ? await getBuild(ctx.pool, build.retryOf, viewer) : null;
     const mayAct = hasRole(req.user, "builder");
     res.render("build", {
       title: `Build #${build.id} of ${build.projectName} — ${build.state}`,
