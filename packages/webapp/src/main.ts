@@ -82,12 +82,13 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping");
-    server.close();
+    // Wait on close() itself: a "close" event listened for later may already have fired.
+    const closed = new Promise((r) => server.close(() => r(undefined)));
     server.closeIdleConnections();
     // Live logs never end by themselves: give them a moment, then close them.
     setTimeout(() => server.closeAllConnections(), 2000).unref();
     await listener.stop();
-    await new Promise((r) => server.once("close", r));
+    await closed;
     await pool.end().catch(() => {});
     process.exit(0);
   };
