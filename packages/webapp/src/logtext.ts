@@ -32,3 +32,34 @@ export function drained(res: import("node:http").ServerResponse): Promise<void> 
     res.once("close", done);
   });
 }
+
+/**
+ * The tails of finished builds' logs, most recently used first. A finished build's log never
+ * changes, and (build id, log size) names its bytes exactly (retention empties a log and sets
+ * its size to 0, a new attempt is a new build), so a build page viewed again does not read and
+ * decompress the last log chunk again (a 1 MiB chunk for a 64 KiB tail).
+ */
+export class LogTailCache {
+  private readonly entries = new Map<string, Promise<Buffer>>();
+
+  constructor(private readonly maxEntries = 64) {}
+
+  get(buildId: number, start: number, size: number, load: () => Promise<Buffer>): Promise<Buffer> {
+    const key = `${buildId}:${start}:${size}`;
+    let entry = this.entries.get(key);
+    if (entry) {
+      this.entries.delete(key);
+    } else {
+      entry = load();
+      // A failed read is not remembered.
+      entry.catch(() => this.entries.delete(key));
+    }
+    this.entries.set(key, entry);
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    return entry;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

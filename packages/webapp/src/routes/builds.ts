@@ -8,6 +8,7 @@ import {
   BUILD_REASONS,
   BUILD_STATES,
   BuildStateError,
+  TERMINAL_BUILD_STATES,
   DuplicateBuildError,
   ProjectInactiveError,
   canCancel,
@@ -30,7 +31,7 @@ import {
 import { checkCsrf, hasRole, HttpError, requireLogin } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
-import { completeUtf8Length, drained, tailStart } from "../logtext.js";
+import { completeUtf8Length, drained, LogTailCache, tailStart } from "../logtext.js";
 import { streamLog } from "../live.js";
 import { field, flash, idOr404, me, parseId, viewerOf } from "./util.js";
 
@@ -119,6 +120,7 @@ export async function sendArtifact(ctx: AppContext, req: Request, res: Response,
 
 export function buildsRouter(ctx: AppContext): Router {
   const r = Router();
+  const tails = new LogTailCache();
 
   r.get("/builds", requireLogin, async (req, res) => {
     const viewer = viewerOf(req);
@@ -169,9 +171,14 @@ export function buildsRouter(ctx: AppContext): Router {
     const build = await visibleBuild(ctx, req, req.params.id);
     const viewer = viewerOf(req);
     const start = Math.max(0, build.logSize - LOG_TAIL_BYTES);
+    const live = !TERMINAL_BUILD_STATES.includes(build.state);
     // Independent reads, in parallel: the page waits for one round trip after the build's.
     const [raw, artifacts, earlier, manifestCount, retryOf] = await Promise.all([
-      build.logSize > 0 ? readLog(ctx.pool, build.id, start, build.logSize - start) : Promise.resolve(Buffer.alloc(0)),
+      build.logSize === 0
+        ? Promise.resolve(Buffer.alloc(0))
+        : live
+          ? readLog(ctx.pool, build.id, start, build.logSize - start)
+          : tails.get(build.id, start, build.logSize, () => readLog(ctx.pool, build.id, start, build.logSize - start)),
       listArtifacts(ctx.pool, build.id),
       listBuilds(ctx.pool, { viewer, projectId: build.projectId, state: "SUCCEEDED", before: build.id, limit: 20 }),
       countManifest(ctx.pool, build.id),
@@ -194,7 +201,7 @@ export function buildsRouter(ctx: AppContext): Router {
       retryOf,
       canCancel: mayAct && canCancel(build.state),
       canRetry: mayAct && canRetry(build.state),
-      live: !["SUCCEEDED", "FAILED", "CANCELLED"].includes(build.state),
+      live,
     });
   });
 
