@@ -3,6 +3,12 @@ import { fileURLToPath } from "node:url";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
+/**
+ * Tests that take the whole machine for minutes (a real live-build, the .debs in a debootstrapped
+ * root): `npm test` runs them after the rest, one at a time, through vitest.heavy.config.ts.
+ */
+export const HEAVY_TESTS = ["test/fullstack-real-build.test.ts", "test/real-build-slave.test.ts", "test/packaging-debs.test.ts"];
+
 export default defineConfig({
   resolve: {
     alias: [
@@ -13,7 +19,7 @@ export default defineConfig({
   },
   test: {
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
-    exclude: ["**/node_modules/**", "**/dist/**", "test/bench/**", "test/chaos/**"],
+    exclude: ["**/node_modules/**", "**/dist/**", "test/bench/**", "test/chaos/**", ...HEAVY_TESTS],
     globalSetup: ["./test/support/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
