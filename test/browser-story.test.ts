@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
-import { fakeConf, makeConfigRepo, startSlave, type ConfigRepo, type Slave } from "../packages/slave/test/helpers.js";
+import { addCommit, fakeConf, makeConfigRepo, startSlave, type ConfigRepo, type Slave } from "../packages/slave/test/helpers.js";
 import { admin, sha256File, startMaster, tempDir, waitUntil, type MasterProcess } from "./fullstack-helpers.js";
 import { browserSkipReason, launchBrowser, screenshot, startWebapp, type BrowserSession, type WebappProcess } from "./support/browser.js";
 
@@ -152,17 +152,21 @@ describe.skipIf(skip !== null)("the user story in Chromium", () => {
     expect(await page.getAttribute("#next-run time", "title")).toMatch(/05:30:00 UTC$/);
     await screenshot(page, "07-project-schedule");
 
-    // A second build (arm64), then compare its manifest with the first.
+    // The branch changes as a real one does: a package list asks for htop. A second build
+    // (arm64) picks it up; compare its manifest with the first.
+    addCommit(repo, "main", { "config/package-lists/tools.list.chroot": "# wanted on every image\nhtop\n" });
     await Promise.all([page.waitForURL(/\/builds\/\d+$/), page.click("#build-now")]);
     const secondBuild = Number(new URL(page.url()).pathname.split("/").pop());
     expect(secondBuild).toBeGreaterThan(firstBuild);
     await page.waitForFunction(() => document.getElementById("build-state")?.textContent === "SUCCEEDED" && document.querySelector("td.sha"), null, { timeout: 90_000 });
     await page.selectOption("select[name=from]", String(firstBuild));
     await Promise.all([page.waitForURL(/\/diff\?/), page.click("text=Show changes")]);
-    // The fake lb writes the same package list for every build: nothing changed.
+    // The package list's htop is the one difference.
     const diffText = (await page.textContent("main"))!.replace(/\s+/g, " ");
-    expect(diffText).toContain(`From #${firstBuild} (demo) to #${secondBuild} (demo): 0 added, 0 removed, 0 changed.`);
-    expect(diffText).toContain("The two manifests list the same packages at the same versions.");
+    expect(diffText).toContain(`From #${firstBuild} (demo) to #${secondBuild} (demo): 1 added, 0 removed, 0 changed.`);
+    expect(diffText).not.toContain("The two manifests list the same packages at the same versions.");
+    expect(await page.locator("#diff-added tbody tr").count()).toBe(1);
+    expect((await page.locator("#diff-added tbody td").allTextContents()).map((t) => t.trim())).toEqual(["htop", "1.0-1"]);
     await screenshot(page, "08-diff");
 
     // The other main pages, for the record (and a phone-sized one).

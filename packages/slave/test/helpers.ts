@@ -75,7 +75,10 @@ export function addCommit(repo: ConfigRepo, branch: string, files: Record<string
   const work = tempDir("commit");
   git(work, ["clone", "--quiet", "--branch", branch, repo.path, "w"]);
   const w = join(work, "w");
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(w, name), content);
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(w, name)), { recursive: true });
+    writeFileSync(join(w, name), content);
+  }
   git(w, ["add", "-A"]);
   git(w, ["commit", "--quiet", "-m", "another commit"], { GIT_COMMITTER_DATE: `@${COMMIT_EPOCH + 100} +0000` });
   git(w, ["push", "--quiet", "origin", `HEAD:refs/heads/${branch}`]);
