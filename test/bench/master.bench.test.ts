@@ -54,8 +54,9 @@ describe("dispatch latency and finish detection, real slaves", () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     const repo = makeConfigRepo({ main: fakeConf([]) });
-    for (let i = 0; i < SLAVES; i += 10) {
-      const batch = await Promise.all(Array.from({ length: Math.min(10, SLAVES - i) }, () => startSlave({ env: { LEXBUILDER_SLAVE_ARCHITECTURES: "amd64" } })));
+    const PARALLEL = Number(process.env.BENCH_SLAVE_STARTS ?? 4);
+    for (let i = 0; i < SLAVES; i += PARALLEL) {
+      const batch = await Promise.all(Array.from({ length: Math.min(PARALLEL, SLAVES - i) }, () => startSlave({ env: { LEXBUILDER_SLAVE_ARCHITECTURES: "amd64" } })));
       slaves.push(...batch);
     }
     for (const [i, s] of slaves.entries()) {
