@@ -271,7 +271,7 @@ export class LiveBuildJob {
       if (exit.spawnError) {
         const why = exit.spawnError.code === "ENOENT" ? "was not found" : `could not be started (${exit.spawnError.message})`;
         log.line(`${label} ${why}.`);
-        return fail("BUILDERFAIL", `The live-build front end "${this.o.lb}" ${why}; install live-build or set LEXBUILDER_SLAVE_LB.`);
+        return fail("BUILDERFAIL", `The live-build front end "${this.o.lb}" ${why}; install it as root with \`apt-get install live-build debootstrap\` or set LEXBUILDER_SLAVE_LB.`);
       }
       if (exit.code !== 0) {
         const how = exit.signal ? `was killed by signal ${exit.signal}` : `failed with exit status ${exit.code}`;

@@ -58,13 +58,13 @@ function formatBytes(n: number): string {
 export function checkReadiness(input: ReadinessInput): Readiness {
   const problems: string[] = [];
   if (typeof process.getuid === "function" && process.getuid() !== 0) {
-    problems.push("The slave is not running as root, which live-build needs; run it as root.");
+    problems.push("The slave is not running as root, which live-build needs; start it as root (sudo).");
   }
   if (!resolveExecutable(input.lb)) {
-    problems.push(`The live-build front end "${input.lb}" was not found; install live-build or set LEXBUILDER_SLAVE_LB.`);
+    problems.push(`The live-build front end "${input.lb}" was not found; install it as root with \`apt-get install live-build debootstrap\` or set LEXBUILDER_SLAVE_LB.`);
   }
   if (!resolveExecutable(input.debootstrap)) {
-    problems.push(`"${input.debootstrap}" was not found; install debootstrap or set LEXBUILDER_SLAVE_DEBOOTSTRAP.`);
+    problems.push(`"${input.debootstrap}" was not found; install it as root with \`apt-get install debootstrap\` or set LEXBUILDER_SLAVE_DEBOOTSTRAP.`);
   }
   let free = 0;
   try {

@@ -127,7 +127,7 @@ describe("a broken live-build front end", () => {
       await slave.client.call("build", "65-1", args("quick"));
       const s = await waitForState(slave.client, "WAITING");
       expect(s.result).toBe("BUILDERFAIL");
-      expect(s.message).toMatch(/was not found; install live-build/);
+      expect(s.message).toMatch(/install it as root with `apt-get install live-build debootstrap`/);
       expect(s.configRevision).toBe(repo.commits.quick);
       await slave.client.call("clean", "65-1");
     } finally {
