@@ -3,6 +3,7 @@
 // what is wrong and what to do. They accept form strings as well as JSON values.
 import cron from "node-cron";
 import { ROLES, type Role } from "./states.js";
+import { ScheduleError, validateSchedule } from "./schedule.js";
 import type { ProjectInput } from "./db/projects.js";
 import { ENV_NAME_PATTERN, MAX_ENV_VALUE_LENGTH, MAX_ENV_VARIABLES, RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES } from "./protocol/validate.js";
 
@@ -208,6 +209,14 @@ export function checkCron(v: unknown): Field<string | null> {
     return { error: "The cron expression needs exactly five fields: minute hour day-of-month month day-of-week (for example 30 2 * * 1-5)." };
   }
   if (!cron.validate(s)) return { error: "The cron expression is not valid; check each of its five fields (for example 30 2 * * 1-5)." };
+  // The master's scheduler understands plain five-field cron only (no L, W or #): accept only
+  // what it can run, so a saved schedule never silently fails to fire.
+  try {
+    validateSchedule({ kind: "cron", expression: s }, "UTC");
+  } catch (err) {
+    if (!(err instanceof ScheduleError)) throw err;
+    return { error: `The cron expression cannot be scheduled: ${err.message}` };
+  }
   return { value: s };
 }
 

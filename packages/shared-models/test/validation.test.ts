@@ -231,3 +231,14 @@ describe("milestones and build requests", () => {
     expect(errorsOf(validateBuildRequest({ configRef: "--exec" })).configRef).toMatch(/dash/);
   });
 });
+
+describe("cron expressions the scheduler cannot run", () => {
+  it("are refused with a sentence, so a saved schedule always fires", async () => {
+    const { checkCron } = await import("../src/validation.js");
+    expect(checkCron("30 2 * * 1-5")).toEqual({ value: "30 2 * * 1-5" });
+    for (const bad of ["0 0 L * *", "0 0 * * 1#2", "0 0 15W * *"]) {
+      const r = checkCron(bad);
+      expect("error" in r && r.error, bad).toMatch(/^The cron expression/);
+    }
+  });
+});
