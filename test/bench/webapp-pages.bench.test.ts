@@ -101,7 +101,9 @@ describe("page latency and throughput with 100k builds and a 50 MB log", () => {
     await insertManifest(db.pool, b.id, Array.from({ length: 400 }, (_, i) => ({ package: `package-${i}`, version: `1.${i}-1` })));
     await transitionBuild(db.pool, b.id, { from: "COLLECTING", to: "SUCCEEDED" });
     bigBuild = b.id;
-    webapp = await startWebapp({ databaseUrl: db.url, artifactsDir: tempDir("bench-artifacts"), env: { LOG_LEVEL: "warn" } });
+    // BENCH_WEBAPP_NODE_OPTIONS (e.g. --import a profiler) goes to the webapp process only.
+    const nodeOptions = process.env.BENCH_WEBAPP_NODE_OPTIONS;
+    webapp = await startWebapp({ databaseUrl: db.url, artifactsDir: tempDir("bench-artifacts"), env: { LOG_LEVEL: "warn", ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) } });
     hello = await startHello();
   }, 30 * 60_000);
 

@@ -242,8 +242,11 @@ export async function listBuilds(db: Queryable, options: BuildListOptions): Prom
     where.push(`b.project_id = $${params.length}`);
   }
   if (options.state !== undefined) {
-    params.push(Array.isArray(options.state) ? options.state : [options.state]);
-    where.push(`b.state = ANY($${params.length}::text[])`);
+    const states = Array.isArray(options.state) ? options.state : [options.state];
+    // One state as an equality, so a (prepared, hence generic) plan can walk
+    // builds_project_state_idx / builds_state_idx in id order instead of the primary key.
+    params.push(states.length === 1 ? states[0] : states);
+    where.push(states.length === 1 ? `b.state = $${params.length}` : `b.state = ANY($${params.length}::text[])`);
   }
   if (options.reason !== undefined) {
     params.push(options.reason);
