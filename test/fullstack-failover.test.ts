@@ -236,6 +236,21 @@ describe("corrupt downloads", () => {
     expect(metrics).toMatch(/lexbuilder_collect_retries_total [1-9]/);
   }, 60_000);
 
+  it("resumes transfers cut in the middle where they stopped, without counting them as failures", async () => {
+    await allIdle();
+    const ranges = relays.reduce((n, r) => n + r.rangeRequests, 0);
+    // More cuts than the allowed attempts: only resuming can get the files through.
+    for (const r of relays) r.mode = { files: "cut", delayMs: 0, corruptTimes: 0, cutAfterBytes: 200, cutTimes: 6 };
+    const id = await request("hello");
+    const done = await waitForBuildState(db.pool, id, ["SUCCEEDED", "FAILED"]);
+    for (const r of relays) r.mode = { files: "pass", delayMs: 0, corruptTimes: 0 };
+    expect(done.state).toBe("SUCCEEDED");
+    await expectCollectedOnce(id);
+    expect(relays.reduce((n, r) => n + r.rangeRequests, 0)).toBeGreaterThan(ranges);
+    const metrics = await (await fetch(`${master.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/lexbuilder_collect_resumes_total [1-9]/);
+  }, 60_000);
+
   it("fails the build with kind collect, storing nothing, when every transfer is corrupt", async () => {
     await allIdle();
     for (const r of relays) r.mode = { files: "corrupt", delayMs: 0, corruptTimes: Infinity };

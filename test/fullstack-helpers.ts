@@ -180,15 +180,18 @@ export async function builderId(pool: Pool, name: string): Promise<number> {
 
 /**
  * An HTTP relay in front of a slave. `files` decides what happens to GET /files/…:
- * "pass", "slow" (waits `delayMs` before answering), or "corrupt" (flips a byte of the body).
+ * "pass", "slow" (waits `delayMs` before answering), "corrupt" (flips a byte of the body), or
+ * "cut" (drops the connection after `cutAfterBytes` bytes of the body, `cutTimes` times).
  * Every other request passes through untouched.
  */
 export interface Relay {
   url: string;
   /** Where requests go (changeable: a restarted slave listens on a new port). */
   target: string;
-  mode: { files: "pass" | "slow" | "corrupt"; delayMs: number; corruptTimes: number };
+  mode: { files: "pass" | "slow" | "corrupt" | "cut"; delayMs: number; corruptTimes: number; cutAfterBytes?: number; cutTimes?: number };
   fileRequests: number;
+  /** File requests that asked for a byte range (a resumed transfer). */
+  rangeRequests: number;
   close(): Promise<void>;
 }
 
@@ -198,6 +201,7 @@ export async function startRelay(target: string): Promise<Relay> {
     target,
     mode: { files: "pass", delayMs: 0, corruptTimes: Infinity },
     fileRequests: 0,
+    rangeRequests: 0,
     close: async () => {},
   };
   const server = http.createServer((req, res) => {
@@ -209,9 +213,26 @@ export async function startRelay(target: string): Promise<Relay> {
         (upRes) => {
           const corrupt = isFile && relay.mode.files === "corrupt" && relay.mode.corruptTimes > 0 && upRes.statusCode === 200;
           if (corrupt) relay.mode.corruptTimes--;
+          const ok = upRes.statusCode === 200 || upRes.statusCode === 206;
+          const cut = isFile && ok && relay.mode.files === "cut" && (relay.mode.cutTimes ?? 0) > 0;
+          if (cut) relay.mode.cutTimes!--;
+          let sent = 0;
           res.writeHead(upRes.statusCode ?? 502, upRes.headers);
           let first = true;
           upRes.on("data", (chunk: Buffer) => {
+            if (cut) {
+              const room = (relay.mode.cutAfterBytes ?? 0) - sent;
+              if (room <= 0) return;
+              if (chunk.length >= room) {
+                res.write(chunk.subarray(0, room));
+                sent += room;
+                upRes.destroy();
+                // Let the bytes leave before the connection drops, as a real cut would.
+                setTimeout(() => res.destroy(), 50);
+                return;
+              }
+              sent += chunk.length;
+            }
             if (corrupt && first && chunk.length > 0) {
               chunk = Buffer.from(chunk);
               chunk[chunk.length >> 1] = chunk[chunk.length >> 1]! ^ 0xff;
@@ -231,6 +252,7 @@ export async function startRelay(target: string): Promise<Relay> {
     };
     if (isFile) {
       relay.fileRequests++;
+      if (req.headers.range) relay.rangeRequests++;
       if (relay.mode.files === "slow") {
         setTimeout(forward, relay.mode.delayMs);
         return;

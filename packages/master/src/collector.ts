@@ -1,12 +1,13 @@
 // Collection: each result file is streamed over HTTP GET /files/<sha256> into a temporary file
 // in its destination directory, hashed and counted while it is written (constant memory for
 // any size), verified against the sha256 and size the slave reported, then renamed into place
-// under <artifacts>/<project>/<YYYYMMDD>/<build id>/. A mismatch retries the download; after
+// under <artifacts>/<project>/<YYYYMMDD>/<build id>/. A cut transfer resumes with Range; a
+// mismatch retries the download from zero; after
 // N attempts the build FAILS with kind `collect` — a corrupt file is never recorded as success.
 // Then, in one transaction, the artifact rows, the manifest rows and SUCCEEDED; then clean().
 // Idempotent: a restarted master finds COLLECTING builds and collects again (files already in
 // place are re-verified, not re-downloaded).
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
@@ -32,6 +33,8 @@ const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$/;
 const FILE_KINDS = new Set(["image", "manifest", "files", "contents", "log", "other"]);
 /** Largest manifest read into memory for parsing (live-build's are ~10 KB). */
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+/** Resumptions of cut transfers allowed per file (each must have made progress). */
+const MAX_RESUMES = 100;
 
 /** A verified download did not match what the slave reported. */
 class MismatchError extends Error {}
@@ -180,7 +183,12 @@ export class Collector {
     if (!now || now.state !== "COLLECTING" || now.cookie !== build.cookie) throw new NotCollectingError();
   }
 
-  /** One file in place and verified, or MismatchError after the allowed attempts. */
+  /**
+   * One file in place and verified, or MismatchError after the allowed attempts. A transfer
+   * cut in the middle resumes where it stopped (HTTP Range) and does not count as an attempt
+   * while it makes progress; only a finished file that does not verify (or a transfer that gets
+   * nowhere) does, and starts again from zero.
+   */
   private async fetchVerified(build: ActiveBuild, clients: BuilderClients, f: ResultFile, absDir: string): Promise<void> {
     const { config, metrics, log } = this.ctx;
     const finalPath = join(absDir, f.name);
@@ -191,14 +199,18 @@ export class Collector {
       const have = await sha256OfFile(finalPath);
       if (have && have.sha256 === f.sha256) return;
     }
+    // Named by content, so a partial file is only ever resumed with the same bytes.
+    const partial = join(absDir, `.${f.sha256}.part`);
     let lastProblem = "";
-    for (let attempt = 1; attempt <= config.collectAttempts; attempt++) {
+    let attempt = 1;
+    let resumes = 0;
+    while (attempt <= config.collectAttempts) {
       await this.stillCollecting(build);
-      const tmp = join(absDir, `.${f.name}.${randomBytes(4).toString("hex")}.part`);
+      const before = (await stat(partial).catch(() => null))?.size ?? 0;
       try {
-        const got = await this.download(clients, f.sha256, tmp);
+        const got = await this.download(clients, f.sha256, partial, before < size ? before : 0);
         if (got.size === size && got.sha256 === f.sha256) {
-          await rename(tmp, finalPath);
+          await rename(partial, finalPath);
           metrics.bytesCollected += size;
           metrics.filesCollected++;
           return;
@@ -207,25 +219,47 @@ export class Collector {
           got.size !== size
             ? `${f.name} arrived with ${got.size} bytes instead of ${size}`
             : `${f.name} arrived with sha256 ${got.sha256} instead of ${f.sha256}`;
+        await unlink(partial).catch(() => {});
+        attempt++;
       } catch (err) {
-        await unlink(tmp).catch(() => {});
         if (err instanceof SlaveHttpError && (err.status === 404 || err.status === 410)) {
+          await unlink(partial).catch(() => {});
           throw new ResultsGoneError(`The builder ${clients.endpoint.name} no longer has ${f.name}; the build went back to the queue.`);
         }
         if (err instanceof SlaveHttpError && err.status === undefined) throw err; // unreachable: not a corruption
         lastProblem = `${f.name} could not be transferred (${errorMessage(err)})`;
+        const after = (await stat(partial).catch(() => null))?.size ?? 0;
+        if (after > before && resumes < MAX_RESUMES) {
+          resumes++;
+          metrics.collectResumes++;
+          log.warn({ build: build.id, file: f.name, bytes: after, of: size }, "transfer cut; resuming where it stopped");
+          continue;
+        }
+        await unlink(partial).catch(() => {});
+        attempt++;
       }
-      await unlink(tmp).catch(() => {});
       metrics.collectRetries++;
       log.warn({ build: build.id, file: f.name, attempt, problem: lastProblem }, "download did not verify; retrying");
     }
     throw new MismatchError(`Collecting the results failed after ${config.collectAttempts} attempts: ${lastProblem}.`);
   }
 
-  private async download(clients: BuilderClients, sha256: string, tmp: string): Promise<{ sha256: string; size: number }> {
-    const res = await slaveGet(clients.endpoint.url, `/files/${sha256}`, clients.endpoint.token, this.ctx.config.controlTimeoutMs);
+  /**
+   * Streams /files/<sha256> into `path`, from byte `offset` when the file already holds that
+   * many (Range); the hash covers the whole file either way.
+   */
+  private async download(clients: BuilderClients, sha256: string, path: string, offset: number): Promise<{ sha256: string; size: number }> {
+    const headers: Record<string, string> = offset > 0 ? { Range: `bytes=${offset}-` } : {};
+    const res = await slaveGet(clients.endpoint.url, `/files/${sha256}`, clients.endpoint.token, this.ctx.config.controlTimeoutMs, headers);
+    const resuming = offset > 0 && res.statusCode === 206;
     const hash = createHash("sha256");
     let size = 0;
+    if (resuming) {
+      for await (const chunk of createReadStream(path, { end: offset - 1 }) as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
+    }
     const tap = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         hash.update(chunk);
@@ -233,7 +267,9 @@ export class Collector {
         cb(null, chunk);
       },
     });
-    await pipeline(res, tap, createWriteStream(tmp, { flags: "wx", mode: 0o644 }));
+    // A 200 to a Range request (or no Range) rewrites the file from its start.
+    const out = resuming ? createWriteStream(path, { flags: "r+", start: offset }) : createWriteStream(path, { flags: "w", mode: 0o644 });
+    await pipeline(res, tap, out);
     return { sha256: hash.digest("hex"), size };
   }
 }

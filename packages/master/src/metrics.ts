@@ -23,6 +23,7 @@ export class Metrics {
   bytesCollected = 0;
   filesCollected = 0;
   collectRetries = 0;
+  collectResumes = 0;
   dispatchFailures = 0;
   scanFailures = 0;
   lostJobs = 0;
@@ -69,6 +70,8 @@ export class Metrics {
     out.push(`lexbuilder_collected_files_total ${this.filesCollected}`);
     counter("lexbuilder_collect_retries_total", "Downloads retried after a size or sha256 mismatch or a broken transfer.");
     out.push(`lexbuilder_collect_retries_total ${this.collectRetries}`);
+    counter("lexbuilder_collect_resumes_total", "Cut transfers resumed where they stopped (HTTP Range).");
+    out.push(`lexbuilder_collect_resumes_total ${this.collectResumes}`);
     counter("lexbuilder_dispatch_failures_total", "build() calls that failed; the job went back to the queue.");
     out.push(`lexbuilder_dispatch_failures_total ${this.dispatchFailures}`);
     counter("lexbuilder_scan_failures_total", "Failed status scans of builders.");
