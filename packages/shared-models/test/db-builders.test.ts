@@ -157,3 +157,14 @@ describe("builders", () => {
     expect((await getBuildRow(db.pool, x.id))!.builderId).toBeNull();
   });
 });
+
+describe("lookups by name that cannot exist", () => {
+  it("find nothing instead of failing, whatever the name holds (NUL, huge, empty)", async () => {
+    const { getBuilderByName, getProjectByName, getUserByName } = await import("../src/index.js");
+    for (const name of ["a\0b", "\0", "x".repeat(10_000), ""]) {
+      expect(await getBuilderByName(db.pool, name)).toBeNull();
+      expect(await getProjectByName(db.pool, name)).toBeNull();
+      expect(await getUserByName(db.pool, name)).toBeNull();
+    }
+  });
+});

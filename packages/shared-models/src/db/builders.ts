@@ -2,7 +2,7 @@
 // master reads it (listBuildersWithTokens, getBuilderWithToken); everything else gets BuilderPublic.
 import type { Queryable } from "./pool.js";
 import { isUniqueViolation } from "./pool.js";
-import { isValidId } from "./projects.js";
+import { isLookupName, isValidId } from "./projects.js";
 import { notify } from "./listen.js";
 import { Channel } from "./channels.js";
 import type { BuilderState } from "../states.js";
@@ -67,6 +67,7 @@ export async function getBuilderById(db: Queryable, id: number): Promise<Builder
 }
 
 export async function getBuilderByName(db: Queryable, name: string): Promise<BuilderPublic | null> {
+  if (!isLookupName(name)) return null;
   const { rows } = await db.query<BuilderPublic>(`SELECT ${PUBLIC_COLUMNS} FROM builders b WHERE b.name = $1`, [name]);
   return rows[0] ?? null;
 }

@@ -18,6 +18,14 @@ export function isValidId(id: unknown): id is number {
   return typeof id === "number" && Number.isSafeInteger(id) && id > 0;
 }
 
+/**
+ * A name that could be stored at all: PostgreSQL text cannot hold NUL, and no name column is
+ * longer than 255 characters. Lookups answer "not found" for anything else instead of an error.
+ */
+export function isLookupName(name: unknown): name is string {
+  return typeof name === "string" && name.length > 0 && name.length <= 255 && !name.includes("\0");
+}
+
 /** A list limit: a whole number in [1, max], or `fallback` for anything unusable (NaN, undefined). */
 export function clampLimit(limit: unknown, fallback: number, max: number): number {
   const n = typeof limit === "number" ? Math.floor(limit) : Number.NaN;
@@ -205,6 +213,7 @@ export async function getProjectById(db: Queryable, id: number, viewer?: Viewer)
 
 /** The project, or null if there is none or the viewer may not see it (without a viewer: no check). */
 export async function getProjectByName(db: Queryable, name: string, viewer?: Viewer): Promise<Project | null> {
+  if (!isLookupName(name)) return null;
   const params: unknown[] = [name];
   const visible = viewer ? projectVisibilitySql("p", viewer, params) : "TRUE";
   const { rows } = await db.query<Project>(`SELECT ${PROJECT_COLUMNS("p")} FROM projects p WHERE p.name = $1 AND ${visible}`, params);

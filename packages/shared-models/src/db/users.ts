@@ -2,7 +2,7 @@
 // getPasswordHash (for login); User has no hash, so it is safe to render.
 import type { Queryable } from "./pool.js";
 import { isUniqueViolation } from "./pool.js";
-import { isValidId } from "./projects.js";
+import { isLookupName, isValidId } from "./projects.js";
 import type { Role } from "../states.js";
 import { hashPassword, verifyPassword } from "../passwords.js";
 
@@ -39,6 +39,7 @@ export async function createUser(db: Queryable, input: { name: string; role: Rol
 }
 
 export async function getUserByName(db: Queryable, name: string): Promise<User | null> {
+  if (!isLookupName(name)) return null;
   const { rows } = await db.query<User>(`SELECT ${USER_COLUMNS("u")} FROM users u WHERE u.name = $1`, [name]);
   return rows[0] ?? null;
 }
