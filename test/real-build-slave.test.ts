@@ -2,7 +2,7 @@
 // config branch this test creates, through the slave daemon's RPC. The mirror and suite come
 // from this machine's apt sources and /etc/os-release. Skipped, saying why, without root,
 // lb, debootstrap or a Debian mirror in the apt sources. Takes about 4-5 minutes on an idle
-// 2-core machine; LEXBUILDER_REAL_BUILD_MINUTES (15) bounds it.
+// 2-core machine; LEXBUILDER_REAL_BUILD_MINUTES (30) bounds it.
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -61,7 +61,7 @@ const arch = (() => {
 })();
 
 /** Minutes the build may take: 15 by default; a loaded machine may need more (the test's env). */
-const minutes = Number(process.env.LEXBUILDER_REAL_BUILD_MINUTES ?? "15") || 15;
+const minutes = Number(process.env.LEXBUILDER_REAL_BUILD_MINUTES ?? "30") || 30;
 
 const skipReason =
   process.getuid?.() !== 0
