@@ -60,7 +60,7 @@ const arch = (() => {
   }
 })();
 
-/** Minutes the build may take: 15 by default; a loaded machine may need more (the test's env). */
+/** Minutes the build may take: 30 by default; a loaded machine may need more (the test's env). */
 const minutes = Number(process.env.LEXBUILDER_REAL_BUILD_MINUTES ?? "30") || 30;
 
 const skipReason =
