@@ -3,39 +3,24 @@
 // within the deadline (launchpad: 180 s), the build is CANCELLED anyway, the builder released
 // and a failure counted against it. (A QUEUED build is cancelled in the database at once.)
 import { finishCancel, listBuildsInStates, RpcFault, FaultCode, type ActiveBuild } from "@lexbuilder/shared-models";
+import { PassRunner } from "./passes.js";
 import { errorMessage, type BuilderClients, type MasterContext } from "./context.js";
 import type { Judge } from "./judge.js";
 
 export class Canceller {
   /** Build id → when abort() was accepted. */
   private readonly aborted = new Map<number, number>();
-  private running = false;
-  private again = false;
+  private readonly runner: PassRunner;
 
   constructor(
     private readonly ctx: MasterContext,
     private readonly judge: Judge,
-  ) {}
+  ) {
+    this.runner = new PassRunner(ctx, "cancel", () => this.pass());
+  }
 
   wake(): void {
-    if (this.ctx.stopping()) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    void (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.pass();
-        } while (this.again && !this.ctx.stopping());
-      } catch (err) {
-        this.ctx.log.error({ err: errorMessage(err) }, "cancel pass failed; the sweep will try again");
-      } finally {
-        this.running = false;
-      }
-    })();
+    this.runner.wake();
   }
 
   private async pass(): Promise<void> {

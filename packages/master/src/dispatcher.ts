@@ -10,39 +10,24 @@ import {
   RpcFault,
   type ClaimedBuild,
 } from "@lexbuilder/shared-models";
+import { PassRunner } from "./passes.js";
 import { errorMessage, type MasterContext } from "./context.js";
 import type { Judge } from "./judge.js";
 
 export class Dispatcher {
-  private running = false;
-  private again = false;
+  private readonly runner: PassRunner;
   private readonly inflight = new Set<Promise<void>>();
 
   constructor(
     private readonly ctx: MasterContext,
     private readonly judge: Judge,
-  ) {}
+  ) {
+    this.runner = new PassRunner(ctx, "dispatch", () => this.pass());
+  }
 
   /** Runs a dispatch pass now, or right after the one in progress. */
   wake(): void {
-    if (this.ctx.stopping()) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    void (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.pass();
-        } while (this.again && !this.ctx.stopping());
-      } catch (err) {
-        this.ctx.log.error({ err: errorMessage(err) }, "dispatch pass failed; the sweep will try again");
-      } finally {
-        this.running = false;
-      }
-    })();
+    this.runner.wake();
   }
 
   private async pass(): Promise<void> {
