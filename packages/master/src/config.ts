@@ -35,6 +35,8 @@ export interface MasterConfig {
   cancelDeadlineMs: number;
   /** Downloads of one file tried before the build fails with kind `collect`. */
   collectAttempts: number;
+  /** Connections the master keeps to PostgreSQL; a farm of hundreds of builders wants more. */
+  dbPoolSize: number;
   /** How often builder info() is refreshed, ms. */
   infoRefreshMs: number;
   /** How often the retention janitor runs, ms. */
@@ -74,6 +76,7 @@ export function readMasterConfig(env: Env = process.env): MasterConfig {
     collectAttempts: readInteger(env, "LEXBUILDER_MASTER_COLLECT_ATTEMPTS", 3, 1, 100),
     infoRefreshMs: readInteger(env, "LEXBUILDER_MASTER_INFO_REFRESH", 300, 5, 86_400) * 1000,
     janitorMs: readInteger(env, "LEXBUILDER_MASTER_JANITOR_INTERVAL", 3600, 1, 7 * 86_400) * 1000,
+    dbPoolSize: readInteger(env, "LEXBUILDER_MASTER_DB_POOL", 20, 2, 500),
     logLevel: level,
   };
 }

@@ -40,7 +40,7 @@ export class Master {
     readonly config: MasterConfig,
     readonly log: Logger,
   ) {
-    this.pool = createPool(config.databaseUrl, { max: 20, applicationName: "lexbuilder-master" });
+    this.pool = createPool(config.databaseUrl, { max: config.dbPoolSize, applicationName: "lexbuilder-master" });
     const dispatching = new Set<number>();
     this.ctx = {
       config,

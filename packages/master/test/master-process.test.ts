@@ -36,6 +36,7 @@ describe("lexbuilder-master", () => {
       [{ DATABASE_URL: db.url, LEXBUILDER_ARTIFACTS_DIR: "relative/dir" }, /^lexbuilder-master: LEXBUILDER_ARTIFACTS_DIR must be an absolute path/],
       [{ DATABASE_URL: db.url, LEXBUILDER_MASTER_METRICS_LISTEN: "nowhere" }, /^lexbuilder-master: LEXBUILDER_MASTER_METRICS_LISTEN must look like host:port/],
       [{ DATABASE_URL: db.url, LEXBUILDER_MASTER_STATUS_WAIT: "30", LEXBUILDER_MASTER_CALL_TIMEOUT: "20" }, /must be longer than/],
+      [{ DATABASE_URL: db.url, LEXBUILDER_MASTER_DB_POOL: "1" }, /^lexbuilder-master: LEXBUILDER_MASTER_DB_POOL must be between 2 and 500/],
     ];
     for (const [env, message] of cases) {
       const r = await run([], env);
