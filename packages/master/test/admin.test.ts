@@ -113,6 +113,20 @@ describe("lexbuilder-admin", () => {
     const noFile = await admin(db.url, ["add-project", "demo3", "--config-url", "file:///x", "--arch", "amd64"], { LEXBUILDER_ALLOWED_CONFIG_SCHEMES: "https" });
     expect(noFile.code).toBe(1);
 
+    const cronProject = await admin(db.url, [
+      "add-project", "nightly", "--config-url", "file:///srv/config.git", "--arch", "amd64", "--cron", "15 3 * * 1-5",
+      "--tz", "Europe/Berlin", "--priority", "50", "--keep-last", "10", "--keep-days", "30", "--title", "Nightly image",
+    ]);
+    expect(cronProject).toMatchObject({ code: 0 });
+    expect(cronProject.stdout).toContain('built on "15 3 * * 1-5" Europe/Berlin');
+    const { rows: [nightly] } = await db.pool.query("SELECT title, priority, keep_last, keep_days, schedule_tz FROM projects WHERE name = 'nightly'");
+    expect(nightly).toEqual({ title: "Nightly image", priority: 50, keep_last: 10, keep_days: 30, schedule_tz: "Europe/Berlin" });
+    const badTz = await admin(db.url, ["add-project", "tz", "--config-url", "file:///x", "--arch", "amd64", "--daily", "01:00", "--tz", "Mars/Olympus"]);
+    expect(badTz.code).toBe(1);
+    expect(badTz.stderr).toMatch(/time zone/);
+    const both = await admin(db.url, ["add-project", "both", "--config-url", "file:///x", "--arch", "amd64", "--daily", "01:00", "--cron", "0 1 * * *"]);
+    expect(both.code).toBe(1);
+
     const r1 = await admin(db.url, ["request-build", "demo"]);
     expect(r1.stdout).toMatch(/^[0-9]+\n$/);
     const again = await admin(db.url, ["request-build", "demo"]);
