@@ -61,6 +61,7 @@ async function main(): Promise<void> {
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 70_000;
   server.requestTimeout = 0; // downloads and live logs run long
+  server.on("clientError", answerUnparsableRequest);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => {
       reject(
@@ -100,3 +101,24 @@ main().catch((err: Error) => {
   process.stderr.write(`${PROGRAM}: ${err.message}\n`);
   process.exit(1);
 });
+
+/**
+ * Requests Node's parser refuses before Express sees them (a URL or headers over 16 KiB, bad
+ * syntax) still get a sentence, as JSON like every API error, instead of an empty answer.
+ */
+function answerUnparsableRequest(err: NodeJS.ErrnoException, socket: import("node:stream").Duplex): void {
+  if (!socket.writable || (err as { code?: string }).code === "ECONNRESET") {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+  const body = JSON.stringify({
+    error: tooLarge
+      ? "The request's URL or headers are too long; shorten the address or remove some headers."
+      : "The request could not be understood; check the address and headers.",
+  });
+  const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
