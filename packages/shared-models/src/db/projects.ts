@@ -38,7 +38,7 @@ export const SYSTEM_VIEWER: Viewer = Object.freeze({ userId: null, role: "admin"
 
 /**
  * The SQL condition "the viewer may see the project aliased `alias`". Parameters are appended
- * to `params` (so the placeholders number themselves). Private projects are visible only to
+ * to `params` (so the $n parameters number themselves). Private projects are visible only to
  * admins and to members.
  */
 export function projectVisibilitySql(alias: string, viewer: Viewer | undefined | null, params: unknown[]): string {
