@@ -17,6 +17,7 @@ import {
   parseCookieParam,
   parseStatusParams,
   PROTOCOL_VERSION,
+  sendPlain,
   type InfoResult,
   type Logger,
 } from "@lexbuilder/shared-models";
@@ -36,17 +37,7 @@ export interface ServerOptions {
   readiness: () => Readiness;
 }
 
-function plain(res: ServerResponse, status: number, sentence: string, headers: Record<string, string | number> = {}): void {
-  if (res.headersSent || res.destroyed) return;
-  const body = sentence + "\n";
-  res.writeHead(status, {
-    "Content-Type": "text/plain; charset=utf-8",
-    "Content-Length": Buffer.byteLength(body),
-    "Cache-Control": "no-store",
-    ...headers,
-  });
-  res.end(body);
-}
+const plain = sendPlain;
 
 /** Parse a single-range `Range` header against `size`; "none" for no (usable) header. */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | "none" | "unsatisfiable" {

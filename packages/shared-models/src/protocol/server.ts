@@ -55,7 +55,8 @@ function printable(name: string): string {
   return JSON.stringify(clean.length > 80 ? clean.slice(0, 80) + "…" : clean);
 }
 
-function sendPlain(res: ServerResponse, status: number, sentence: string, headers: Record<string, string> = {}): void {
+/** A plain-text sentence as the whole answer (also the slave's own HTTP errors). */
+export function sendPlain(res: ServerResponse, status: number, sentence: string, headers: Record<string, string | number> = {}): void {
   if (res.headersSent || res.destroyed) return;
   const body = sentence + "\n";
   res.writeHead(status, {
