@@ -121,8 +121,9 @@ export class Collector {
       }
       if (err instanceof MismatchError) {
         log.error({ build: build.id, err: err.message }, "collection failed: downloads kept arriving corrupt");
-        if (await failBuild(pool, build.id, cookie, "collect", err.message)) metrics.countFinished("FAILED");
+        // Files first: once the build reads FAILED, nothing of it may remain on disk.
         await rm(absDir, { recursive: true, force: true });
+        if (await failBuild(pool, build.id, cookie, "collect", err.message)) metrics.countFinished("FAILED");
         await this.cleanSlave(clients, cookie);
         return;
       }
