@@ -296,6 +296,7 @@ export class Builder {
         record.configRevision = revision;
         this.bump();
       },
+      onStep: (step, ms) => this.o.log.info({ cookie, step, ms }, "build step finished"),
     });
     this.job = job;
     this.transition("BUILDING");

@@ -104,6 +104,8 @@ export interface JobOptions {
   /** Value of LEXBUILDER_SLAVE_BUILD in every process of this build. */
   marker: string;
   onRevision(revision: string): void;
+  /** A step (clone, each lb command, storing the results) ended after `ms` milliseconds. */
+  onStep?(step: string, ms: number): void;
   now?: () => Date;
 }
 
@@ -229,7 +231,7 @@ export class LiveBuildJob {
     }
 
     // 1. The config branch.
-    const cloned = await this.clone(configDir);
+    const cloned = await this.timed("git clone", () => this.clone(configDir));
     if ("failed" in cloned) return this.stopReason ? fail("ABORTED", "") : fail("CONFIGFAIL", cloned.failed);
     this.o.onRevision(cloned.revision);
     log.line(`Config revision: ${cloned.revision} (committed ${new Date(cloned.epoch * 1000).toISOString()})`);
@@ -266,7 +268,7 @@ export class LiveBuildJob {
       if (this.stopReason) return fail("ABORTED", "");
       const label = `${this.o.lb} ${command.join(" ")}`;
       log.line(`RUN: ${label}`);
-      const exit = await this.runCommand(this.o.lb, command, configDir, env);
+      const exit = await this.timed(`lb ${command.join(" ")}`, () => this.runCommand(this.o.lb, command, configDir, env));
       if (this.stopReason) return fail("ABORTED", "");
       if (exit.spawnError) {
         const why = exit.spawnError.code === "ENOENT" ? "was not found" : `could not be started (${exit.spawnError.message})`;
@@ -284,11 +286,21 @@ export class LiveBuildJob {
     }
 
     // 3. Results.
-    const files = await this.collect(configDir);
+    const files = await this.timed("store results", () => this.collect(configDir));
     if (!files.some((f) => f.kind === "image")) {
       return { result: "BUILDFAIL", message: `lb build finished but wrote no image (live-image-${args.architecture}.*); check the config's --binary-image.`, files };
     }
     return { result: "OK", message: `The build succeeded: ${files.map((f) => f.name).join(", ")}.`, files };
+  }
+
+  /** Run one step and report its duration (the daemon logs it: where a build's time goes). */
+  private async timed<T>(step: string, run: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      this.o.onStep?.(step, Math.round(performance.now() - t0));
+    }
   }
 
   private runCommand(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Exit> {

@@ -111,6 +111,16 @@ describe("a successful build", () => {
     const workspace = join(slave.stateDir, "builds", "1-1");
     expect(processesOfBuild(slave.stateDir, "1-1")).toEqual([]);
 
+    // The daemon's log says how long each step took (where a build's time goes).
+    const steps = slave
+      .output()
+      .split("\n")
+      .filter((l) => l.includes('"build step finished"'))
+      .map((l) => JSON.parse(l) as { cookie: string; step: string; ms: number })
+      .filter((e) => e.cookie === "1-1");
+    expect(steps.map((e) => e.step)).toEqual(["git clone", "lb clean --purge", "lb config", "lb build", "store results"]);
+    for (const e of steps) expect(Number.isInteger(e.ms) && e.ms >= 0, JSON.stringify(e)).toBe(true);
+
     // clean removes the workspace and the cached files.
     await clean("1-1");
     expect(existsSync(workspace)).toBe(false);
