@@ -24,6 +24,7 @@ import {
 import type { Builder } from "./builder.js";
 import type { ResultCache } from "./cache.js";
 import type { Readiness } from "./readiness.js";
+import { sendFileRange } from "./sendfile.js";
 
 export interface ServerOptions {
   builder: Builder;
@@ -157,7 +158,7 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       res.end();
       return;
     }
-    await pipeline(createReadStream(path, { start, end, highWaterMark: 64 * 1024 }), res);
+    await sendFileRange(path, start, end, res);
   }
 
   async function sendLog(req: IncomingMessage, res: ServerResponse, cookie: string, query: URLSearchParams): Promise<void> {
