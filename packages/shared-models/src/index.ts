@@ -30,3 +30,4 @@ export * from "./schedule.js";
 export * from "./db/build-lifecycle.js";
 export * from "./db/schedules.js";
 export * from "./db/retention.js";
+export * from "./db/cache-notify.js";

@@ -11,6 +11,7 @@ import { csrfToken, HttpError } from "./auth.js";
 import { loadUser, withSessionUser } from "./users-loader.js";
 import { helpers } from "./format.js";
 import type { AppContext } from "./context.js";
+import { DEFAULT_CACHE_TTL_MS, WebCaches } from "./cache/web-caches.js";
 import { authRouter } from "./routes/auth.js";
 import { dashboardRouter } from "./routes/dashboard.js";
 import { projectsRouter } from "./routes/projects.js";
@@ -25,8 +26,10 @@ export const PUBLIC_DIR = fileURLToPath(new URL("../public", import.meta.url));
 
 export type { AppContext } from "./context.js";
 
-export function createApp(ctx: AppContext): express.Express {
-  const { pool, config, log } = ctx;
+export function createApp(context: AppContext): express.Express {
+  const { pool, config, log } = context;
+  // Made here unless given (tests give their own); without a listener nothing is cached.
+  const ctx: AppContext = { ...context, caches: context.caches ?? new WebCaches(pool, context.listener, log.child({ component: "cache" }), config.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS) };
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", config.trustProxy);
@@ -91,7 +94,7 @@ export function createApp(ctx: AppContext): express.Express {
     session({
       name: "lexbuilder.sid",
       secret: config.secret,
-      store: withSessionUser(new PgStore({ pool, tableName: "sessions", createTableIfMissing: false, pruneSessionInterval: 15 * 60, disableTouch: true }), pool),
+      store: withSessionUser(new PgStore({ pool, tableName: "sessions", createTableIfMissing: false, pruneSessionInterval: 15 * 60, disableTouch: true }), pool, ctx.caches),
       resave: false,
       saveUninitialized: false,
       // Not rolling: a rolling session writes its row on every request.

@@ -27,6 +27,12 @@ export interface WebappConfig {
   loginAttempts: number;
   /** Time zone shown for schedules that name none. */
   timeZone: string;
+  /**
+   * How long cached sessions, token owners and pages may live when no notification drops them
+   * (the bound on staleness for writes a notification might miss); 0 turns the caches off.
+   * Default 1000.
+   */
+  cacheTtlMs?: number;
 }
 
 const KNOWN_SCHEMES = ["https", "http", "git", "ssh", "file"];
@@ -90,6 +96,11 @@ export function readWebappConfig(env: Record<string, string | undefined> = proce
   } catch {
     throw new ConfigError(`TZ must be a time zone name such as Europe/Berlin, not "${timeZone}".`);
   }
+  const ttlText = readOptionalString(env, "LEXBUILDER_WEBAPP_CACHE_TTL_MS");
+  if (ttlText !== undefined && (!/^[0-9]{1,4}$/.test(ttlText) || Number(ttlText) > 2000)) {
+    throw new ConfigError(`LEXBUILDER_WEBAPP_CACHE_TTL_MS must be a whole number of milliseconds from 0 (no caching) to 2000, not "${ttlText}".`);
+  }
+  const cacheTtlMs = ttlText === undefined ? 1000 : Number(ttlText);
   const secret = readSecretFile(secretFile);
-  return { databaseUrl, listen, secret, artifactsDir, allowedConfigSchemes, trustProxy, secureCookies, loginAttempts: 10, timeZone };
+  return { databaseUrl, listen, secret, artifactsDir, allowedConfigSchemes, trustProxy, secureCookies, loginAttempts: 10, timeZone, cacheTtlMs };
 }

@@ -1,5 +1,6 @@
 import type { Logger, Listener, Pool } from "@lexbuilder/shared-models";
 import type { WebappConfig } from "./config.js";
+import type { WebCaches } from "./cache/web-caches.js";
 
 export interface AppContext {
   pool: Pool;
@@ -7,4 +8,6 @@ export interface AppContext {
   listener?: Listener;
   config: WebappConfig;
   log: Logger;
+  /** Sessions, token owners and pages in memory (cache/web-caches.ts); made by createApp. */
+  caches?: WebCaches;
 }

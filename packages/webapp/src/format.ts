@@ -119,4 +119,9 @@ export function stateClass(state: string | null | undefined): string {
   return "state state-" + String(state ?? "unknown").toLowerCase().replace(/[^a-z]/g, "");
 }
 
-export const helpers = { time, bytes, duration, stateClass, escapeHtml, exact };
+/** The flash messages at the top of a page. */
+export function flashes(list: readonly { kind: string; text: string }[]): string {
+  return list.map((f) => `<p class="flash flash-${escapeHtml(f.kind)}" role="status">${escapeHtml(f.text)}</p>`).join("");
+}
+
+export const helpers = { time, bytes, duration, stateClass, escapeHtml, exact, flashes };

@@ -23,6 +23,8 @@ Environment:
   LEXBUILDER_WEBAPP_TRUST_PROXY      behind a reverse proxy: true, a hop count or proxy
                                      addresses (false)
   LEXBUILDER_WEBAPP_SECURE_COOKIES   send cookies only over HTTPS and send HSTS (false)
+  LEXBUILDER_WEBAPP_CACHE_TTL_MS     longest life of a cached session, token owner or page
+                                     when no notification drops it earlier, 0-2000 (1000)
   TZ                                 time zone for shown times and new schedules (UTC)
   LOG_LEVEL                          pino level (info)
 `;

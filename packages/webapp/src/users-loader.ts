@@ -1,11 +1,13 @@
-// Puts the session's user on the request (re-read each time: a deactivated or demoted user
-// loses access at once, not when the session ends). The session store reads the session and
+// Puts the session's user on the request (re-read each time, or taken from the session cache
+// that a change of the user empties: a deactivated or demoted user loses access at once, not
+// when the session ends). The session store reads the session and
 // its user in one query (SessionUserStore); the user travels on the session object under a
 // key that never reaches JSON, so it is neither stored nor seen as a change of the session.
 import type { Request } from "express";
 import type { Store } from "express-session";
 import { getSessionWithUser, getUserById, type Pool, type User } from "@lexbuilder/shared-models";
 import type { AppContext } from "./context.js";
+import { sessionHash, type CachedSession, type WebCaches } from "./cache/web-caches.js";
 
 const USER_KEY = "lexbuilderCurrentUser";
 
@@ -14,18 +16,46 @@ interface Carried {
   toJSON(): undefined;
 }
 
-/** Wraps connect-pg-simple's store: get() is one query for the session and its user. */
-export function withSessionUser<S extends Store>(store: S, pool: Pool): S {
+/**
+ * Wraps connect-pg-simple's store: get() is one query for the session and its user, or none
+ * when the session cache has it (web-caches.ts). This process's own writes and destroys drop
+ * the cached copy as soon as they are done; other writers' through the sessions trigger.
+ */
+export function withSessionUser<S extends Store>(store: S, pool: Pool, caches?: WebCaches): S {
+  const read = async (sid: string): Promise<CachedSession | null> => {
+    const found = await getSessionWithUser(pool, sid);
+    return found ? { json: JSON.stringify(found.sess), user: found.user } : null;
+  };
   store.get = (sid, callback) => {
-    getSessionWithUser(pool, sid).then(
+    const loaded = caches ? caches.sessions.get(sessionHash(sid), () => read(sid), (s) => (s ? {} : null)) : read(sid);
+    loaded.then(
       (found) => {
         if (!found) return callback(null, null);
         const carried: Carried = { user: found.user, toJSON: () => undefined };
-        callback(null, { ...found.sess, [USER_KEY]: carried } as never);
+        callback(null, { ...(JSON.parse(found.json) as object), [USER_KEY]: carried } as never);
       },
       (err: unknown) => callback(err),
     );
   };
+  if (caches) {
+    const forget = (sid: string) => caches.sessions.delete(sessionHash(sid));
+    const set = store.set.bind(store);
+    store.set = (sid, sess, callback) => {
+      forget(sid);
+      set(sid, sess, (err?: unknown) => {
+        forget(sid);
+        callback?.(err);
+      });
+    };
+    const destroy = store.destroy.bind(store);
+    store.destroy = (sid, callback) => {
+      forget(sid);
+      destroy(sid, (err?: unknown) => {
+        forget(sid);
+        callback?.(err);
+      });
+    };
+  }
   return store;
 }
 

@@ -25,6 +25,7 @@ import {
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { createApp } from "../src/app.js";
 import type { WebappConfig } from "../src/config.js";
+import { WebCaches } from "../src/cache/web-caches.js";
 
 export const PASSWORD = "correct horse battery staple";
 
@@ -34,10 +35,12 @@ export interface Harness {
   base: string;
   artifactsDir: string;
   users: Record<string, { id: number; role: Role; token: string }>;
+  caches: WebCaches;
+  config: WebappConfig;
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { loginAttempts?: number; users?: [string, Role][] } = {}): Promise<Harness> {
+export async function startHarness(options: { loginAttempts?: number; users?: [string, Role][]; cacheTtlMs?: number } = {}): Promise<Harness> {
   const db = await createTestDatabase();
   const artifactsDir = await mkdtemp(join(tmpdir(), "lexbuilder-webapp-artifacts-"));
   const config: WebappConfig = {
@@ -50,15 +53,24 @@ export async function startHarness(options: { loginAttempts?: number; users?: [s
     secureCookies: false,
     loginAttempts: options.loginAttempts ?? 1000,
     timeZone: "UTC",
+    // Far beyond the 1 s default: every test then shows that notifications alone keep the
+    // caches right (a short TTL would hide a missed invalidation).
+    cacheTtlMs: options.cacheTtlMs ?? 60_000,
   };
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const listener = new Listener(db.url, log);
   await listener.start();
-  const app = createApp({ pool: db.pool, listener, config, log });
+  const caches = new WebCaches(db.pool, listener, log, config.cacheTtlMs);
+  const app = createApp({ pool: db.pool, listener, config, log, caches });
   const server: Server = createServer(app);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
+  // Tests run with the caches on, as production does.
+  for (const deadline = Date.now() + 10_000; !caches.active; ) {
+    if (Date.now() > deadline) throw new Error("the caches did not start (no probe came back through LISTEN)");
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const hash = await hashPassword(PASSWORD);
   const users: Harness["users"] = {};
   const seed: [string, Role][] = options.users ?? [
@@ -78,9 +90,12 @@ export async function startHarness(options: { loginAttempts?: number; users?: [s
     base: `http://127.0.0.1:${port}`,
     artifactsDir,
     users,
+    caches,
+    config,
     close: async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      caches.stop();
       await listener.stop();
       await db.drop();
       await rm(artifactsDir, { recursive: true, force: true });
@@ -200,4 +215,43 @@ export function api(base: string, token: string | null) {
     }
     return { status: res.status, headers: res.headers, text, json: json as any };
   };
+}
+
+/** A second webapp on the same database (as behind a load balancer), with its own caches. */
+export async function startPeer(h: Harness): Promise<{ base: string; caches: WebCaches; close(): Promise<void> }> {
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const listener = new Listener(h.db.url, log);
+  await listener.start();
+  const caches = new WebCaches(h.pool, listener, log, h.config.cacheTtlMs);
+  const server: Server = createServer(createApp({ pool: h.pool, listener, config: h.config, log, caches }));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  for (const deadline = Date.now() + 10_000; !caches.active; ) {
+    if (Date.now() > deadline) throw new Error("the peer's caches did not start");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const address = server.address();
+  return {
+    base: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`,
+    caches,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      caches.stop();
+      await listener.stop();
+    },
+  };
+}
+
+/** Polls until check() passes (notifications take milliseconds, not the 60 s cache lifetime). */
+export async function eventually(check: () => Promise<void>, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
 }

@@ -1,5 +1,6 @@
 // The JSON API (DESIGN.md): `Authorization: Bearer <personal token>`, the caller's permissions,
 // errors as {error: "sentence"} with 400, 401, 403, 404 or 409.
+import { createHash } from "node:crypto";
 import express, { Router, type NextFunction, type Request, type Response } from "express";
 import {
   BUILD_STATES,
@@ -28,6 +29,7 @@ import type { AppContext } from "../context.js";
 import { sendArtifact, sendFullLog, visibleBuild } from "./builds.js";
 import { nextRunOf } from "./projects.js";
 import { me, parseId, viewerOf } from "./util.js";
+import { serveJson } from "../cache/pages.js";
 
 /** The API's project, with the next run computed from the schedule (the master may not have stored it yet). */
 function apiProject(p: Project) {
@@ -50,7 +52,11 @@ export function apiRouter(ctx: AppContext): Router {
       const header = req.get("authorization") ?? "";
       const m = /^Bearer ([^\s]+)$/i.exec(header.trim());
       if (!m) throw new HttpError(401, "Send a personal API token as `Authorization: Bearer <token>`; create one on your account page.");
-      const user = await findUserByApiToken(ctx.pool, m[1]!);
+      const token = m[1]!;
+      // Owners of tokens are cached (web-caches.ts): revoking a token or changing its user empties it.
+      const user = ctx.caches
+        ? await ctx.caches.tokens.get(createHash("sha256").update(token).digest("hex"), () => findUserByApiToken(ctx.pool, token), (u) => (u ? {} : null))
+        : await findUserByApiToken(ctx.pool, token);
       if (!user) throw new HttpError(401, "This API token is unknown, revoked, or belongs to a deactivated user.");
       req.user = { id: user.id, name: user.name, role: user.role };
       req.authVia = "token";
@@ -140,8 +146,10 @@ export function apiRouter(ctx: AppContext): Router {
       if (b === null) throw new HttpError(400, "before must be a build id.");
       before = b;
     }
-    const builds = await listBuilds(ctx.pool, { viewer, projectId, state: (state || undefined) as BuildState | undefined, limit, before });
-    res.json(builds.map((b) => toApiBuildListItem(b)));
+    await serveJson(ctx, req, res, JSON.stringify(["builds", projectId ?? null, state ?? null, limit, before ?? null]), async () => {
+      const builds = await listBuilds(ctx.pool, { viewer, projectId, state: (state || undefined) as BuildState | undefined, limit, before });
+      return builds.map((b) => toApiBuildListItem(b));
+    });
   });
 
   r.get("/builds/:id", async (req, res) => {

@@ -33,6 +33,7 @@ import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
 import { completeUtf8Length, drained, LogTailCache, tailStart } from "../logtext.js";
 import { streamLog } from "../live.js";
+import { servePage } from "../cache/pages.js";
 import { field, flash, idOr404, me, parseId, viewerOf } from "./util.js";
 
 export const LOG_TAIL_BYTES = 64 * 1024;
@@ -129,79 +130,94 @@ export function buildsRouter(ctx: AppContext): Router {
     const reason = field(req.query, "reason", 20);
     const before = parseId(field(req.query, "before", 20)) ?? undefined;
     const filters = { project: projectName, state, reason };
-    const errors: string[] = [];
-    let projectId: number | undefined;
-    if (projectName) {
-      const project = /^[a-z0-9][a-z0-9-]{0,62}$/.test(projectName) ? await getProjectByName(ctx.pool, projectName, viewer) : null;
-      if (!project) throw new HttpError(404, `There is no project named ${projectName}.`);
-      projectId = project.id;
-    }
-    if (state && !BUILD_STATES.includes(state as BuildState)) errors.push(`"${state}" is not a build state.`);
-    if (reason && !BUILD_REASONS.includes(reason as BuildReason)) errors.push(`"${reason}" is not a build reason.`);
-    const limit = 50;
-    const builds = errors.length
-      ? []
-      : await listBuilds(ctx.pool, {
-          viewer,
-          projectId,
-          state: (state || undefined) as BuildState | undefined,
-          reason: (reason || undefined) as BuildReason | undefined,
-          limit,
-          before,
-        });
-    const q = (extra: Record<string, string | number>) => {
-      const p = new URLSearchParams();
-      for (const [k, v] of Object.entries({ ...filters, ...extra })) if (v !== "" && v !== undefined) p.set(k, String(v));
-      const s = p.toString();
-      return s ? `/builds?${s}` : "/builds";
-    };
-    res.status(errors.length ? 400 : 200).render("builds", {
-      title: projectName ? `Builds of ${projectName}` : "Builds",
-      builds,
-      filters,
-      errors,
-      states: BUILD_STATES,
-      reasons: BUILD_REASONS,
-      olderUrl: builds.length === limit ? q({ before: builds[builds.length - 1]!.id }) : null,
-      newestUrl: before ? q({}) : null,
+    await servePage(ctx, req, res, JSON.stringify(["builds", projectName, state, reason, before ?? null]), async () => {
+      const errors: string[] = [];
+      let projectId: number | undefined;
+      if (projectName) {
+        const project = /^[a-z0-9][a-z0-9-]{0,62}$/.test(projectName) ? await getProjectByName(ctx.pool, projectName, viewer) : null;
+        if (!project) throw new HttpError(404, `There is no project named ${projectName}.`);
+        projectId = project.id;
+      }
+      if (state && !BUILD_STATES.includes(state as BuildState)) errors.push(`"${state}" is not a build state.`);
+      if (reason && !BUILD_REASONS.includes(reason as BuildReason)) errors.push(`"${reason}" is not a build reason.`);
+      const limit = 50;
+      const builds = errors.length
+        ? []
+        : await listBuilds(ctx.pool, {
+            viewer,
+            projectId,
+            state: (state || undefined) as BuildState | undefined,
+            reason: (reason || undefined) as BuildReason | undefined,
+            limit,
+            before,
+          });
+      const q = (extra: Record<string, string | number>) => {
+        const p = new URLSearchParams();
+        for (const [k, v] of Object.entries({ ...filters, ...extra })) if (v !== "" && v !== undefined) p.set(k, String(v));
+        const s = p.toString();
+        return s ? `/builds?${s}` : "/builds";
+      };
+      return {
+        view: "builds",
+        status: errors.length ? 400 : 200,
+        locals: {
+          title: projectName ? `Builds of ${projectName}` : "Builds",
+          builds,
+          filters,
+          errors,
+          states: BUILD_STATES,
+          reasons: BUILD_REASONS,
+          olderUrl: builds.length === limit ? q({ before: builds[builds.length - 1]!.id }) : null,
+          newestUrl: before ? q({}) : null,
+        },
+      };
     });
   });
 
   r.get("/builds/:id", requireLogin, async (req, res) => {
-    const build = await visibleBuild(ctx, req, req.params.id);
-    const viewer = viewerOf(req);
-    const start = Math.max(0, build.logSize - LOG_TAIL_BYTES);
-    const live = !TERMINAL_BUILD_STATES.includes(build.state);
-    // Independent reads, in parallel: the page waits for one round trip after the build's.
-    const [raw, artifacts, earlier, manifestCount, retryOf] = await Promise.all([
-      build.logSize === 0
-        ? Promise.resolve(Buffer.alloc(0))
-        : live
-          ? readLog(ctx.pool, build.id, start, build.logSize - start)
-          : tails.get(build.id, start, build.logSize, () => readLog(ctx.pool, build.id, start, build.logSize - start)),
-      listArtifacts(ctx.pool, build.id),
-      listBuilds(ctx.pool, { viewer, projectId: build.projectId, state: "SUCCEEDED", before: build.id, limit: 20 }),
-      countManifest(ctx.pool, build.id),
-      build.retryOf ? getBuild(ctx.pool, build.retryOf, viewer) : Promise.resolve(null),
-    ]);
-    const from = tailStart(raw, start);
-    const upto = completeUtf8Length(raw);
-    const logText = raw.subarray(from, Math.max(from, upto)).toString("utf8");
-    const logOffset = start + Math.max(from, upto);
-    const mayAct = hasRole(req.user, "builder");
-    res.render("build", {
-      title: `Build #${build.id} of ${build.projectName} — ${build.state}`,
-      build,
-      artifacts,
-      earlier,
-      manifestCount,
-      logText,
-      logOffset,
-      logTruncated: start > 0,
-      retryOf,
-      canCancel: mayAct && canCancel(build.state),
-      canRetry: mayAct && canRetry(build.state),
-      live,
+    const buildId = idOr404(req.params.id, "build");
+    await servePage(ctx, req, res, `build ${buildId}`, async () => {
+      const build = await visibleBuild(ctx, req, req.params.id);
+      const viewer = viewerOf(req);
+      const start = Math.max(0, build.logSize - LOG_TAIL_BYTES);
+      const live = !TERMINAL_BUILD_STATES.includes(build.state);
+      // Independent reads, in parallel: the page waits for one round trip after the build's.
+      const [raw, artifacts, earlier, manifestCount, retryOf] = await Promise.all([
+        build.logSize === 0
+          ? Promise.resolve(Buffer.alloc(0))
+          : live
+            ? readLog(ctx.pool, build.id, start, build.logSize - start)
+            : tails.get(build.id, start, build.logSize, () => readLog(ctx.pool, build.id, start, build.logSize - start)),
+        listArtifacts(ctx.pool, build.id),
+        listBuilds(ctx.pool, { viewer, projectId: build.projectId, state: "SUCCEEDED", before: build.id, limit: 20 }),
+        countManifest(ctx.pool, build.id),
+        build.retryOf ? getBuild(ctx.pool, build.retryOf, viewer) : Promise.resolve(null),
+      ]);
+      const from = tailStart(raw, start);
+      const upto = completeUtf8Length(raw);
+      const logText = raw.subarray(from, Math.max(from, upto)).toString("utf8");
+      const logOffset = start + Math.max(from, upto);
+      const mayAct = hasRole(req.user, "builder");
+      return {
+        view: "build",
+        // A running build's page (log tail, offsets) is out of date within a second: not kept.
+        cacheable: !live,
+        tags: [build.id],
+        locals: {
+          title: `Build #${build.id} of ${build.projectName} — ${build.state}`,
+          build,
+          artifacts,
+          earlier,
+          manifestCount,
+          logText,
+          logOffset,
+          logTruncated: start > 0,
+          retryOf,
+          canCancel: mayAct && canCancel(build.state),
+          canRetry: mayAct && canRetry(build.state),
+          live,
+        },
+      };
     });
   });
 
@@ -235,6 +251,7 @@ export function buildsRouter(ctx: AppContext): Router {
     if (!hasRole(user, "builder")) throw new HttpError(403, "Your role allows reading only; builders and administrators cancel builds.");
     try {
       const { state } = await cancelBuild(ctx.pool, build.id);
+      ctx.caches?.dataChanged();
       await audit(ctx, user, "build.cancel", "build", build.id, { project: build.projectName, from: build.state, to: state });
       flash(req, "ok", state === "CANCELLED" ? `Build #${build.id} is cancelled.` : `Build #${build.id} is being cancelled; the builder is stopping it.`);
     } catch (err) {
@@ -250,6 +267,7 @@ export function buildsRouter(ctx: AppContext): Router {
     if (!hasRole(user, "builder")) throw new HttpError(403, "Your role allows reading only; builders and administrators retry builds.");
     try {
       const retry = await retryBuild(ctx.pool, build.id, user.id);
+      ctx.caches?.dataChanged();
       await audit(ctx, user, "build.retry", "build", retry.id, { project: build.projectName, retryOf: build.id });
       flash(req, "ok", `Build #${retry.id} retries #${build.id}.`);
       res.redirect(303, `/builds/${retry.id}`);

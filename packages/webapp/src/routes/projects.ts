@@ -24,6 +24,7 @@ import { checkCsrf, hasRole, HttpError, requireLogin, requireRole, type CurrentU
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
 import { checkbox, field, flash, me, viewerOf } from "./util.js";
+import { servePage, type PageSpec } from "../cache/pages.js";
 
 /** The form as typed, so a refused form comes back exactly as the user left it. */
 export interface ProjectForm {
@@ -195,6 +196,7 @@ export function projectsRouter(ctx: AppContext): Router {
     try {
       const project = await createProject(ctx.pool, checked.value);
       if (user.role !== "admin") await setProjectMembers(ctx.pool, project.id, [user.id]);
+      ctx.caches?.dataChanged();
       await audit(ctx, user, "project.create", "project", project.id, { name: project.name, configUrl: project.configUrl });
       flash(req, "ok", `Project ${project.name} created.`);
       res.redirect(303, `/projects/${encodeURIComponent(project.name)}`);
@@ -208,11 +210,16 @@ export function projectsRouter(ctx: AppContext): Router {
   });
 
   r.get("/projects/:name", requireLogin, async (req, res) => {
-    const project = await visibleProject(ctx, req, req.params.name);
-    await renderProject(req, res, project, 200, null);
+    const name = typeof req.params.name === "string" ? req.params.name : "";
+    await servePage(ctx, req, res, `project ${name}`, async () => projectPage(req, await visibleProject(ctx, req, name), 200, null));
   });
 
+  /** The project page; a refused build request shows it again with the error (never cached). */
   async function renderProject(req: Request, res: import("express").Response, project: Project, status: number, buildError: string | null, buildForm: Record<string, string> = {}) {
+    await servePage(ctx, req, res, null, () => projectPage(req, project, status, buildError, buildForm));
+  }
+
+  async function projectPage(req: Request, project: Project, status: number, buildError: string | null, buildForm: Record<string, string> = {}): Promise<PageSpec> {
     const viewer = viewerOf(req);
     // Independent reads, in parallel: a page waits for one round trip, not five.
     const [builds, members, successes, manage, users] = await Promise.all([
@@ -223,19 +230,23 @@ export function projectsRouter(ctx: AppContext): Router {
       req.user?.role === "admin" ? listUsers(ctx.pool) : Promise.resolve([]),
     ]);
     const lastSuccess = successes[0] ?? null;
-    res.status(status).render("project", {
-      title: project.title ? `${project.name} — ${project.title}` : project.name,
-      project,
-      builds,
-      members,
-      users,
-      lastSuccess,
-      nextRun: nextRunOf(project),
-      manage,
-      canBuild: hasRole(req.user, "builder") && project.active,
-      buildError,
-      buildForm,
-    });
+    return {
+      view: "project",
+      status,
+      locals: {
+        title: project.title ? `${project.name} — ${project.title}` : project.name,
+        project,
+        builds,
+        members,
+        users,
+        lastSuccess,
+        nextRun: nextRunOf(project),
+        manage,
+        canBuild: hasRole(req.user, "builder") && project.active,
+        buildError,
+        buildForm,
+      },
+    };
   }
 
   r.get("/projects/:name/edit", requireLogin, async (req, res) => {
@@ -265,6 +276,7 @@ export function projectsRouter(ctx: AppContext): Router {
         keepLast: v.keepLast ?? null,
         keepDays: v.keepDays ?? null,
       });
+      ctx.caches?.dataChanged();
       if (!updated) throw new HttpError(404, `There is no project named ${project.name}.`);
       await audit(ctx, user, "project.update", "project", project.id, { name: updated.name, before: projectToForm(project), after: projectToForm(updated) });
       flash(req, "ok", `Project ${updated.name} saved.`);
@@ -288,6 +300,7 @@ export function projectsRouter(ctx: AppContext): Router {
     const known = new Set((await listUsers(ctx.pool)).map((u) => u.id));
     const members = ids.filter((id) => known.has(id));
     await setProjectMembers(ctx.pool, project.id, members);
+    ctx.caches?.dataChanged();
     await audit(ctx, user, "project.members", "project", project.id, { name: project.name, members });
     flash(req, "ok", `Members of ${project.name} saved.`);
     res.redirect(303, `/projects/${encodeURIComponent(project.name)}#members`);
@@ -311,6 +324,7 @@ export function projectsRouter(ctx: AppContext): Router {
         configRef: configRef || null,
         requestedBy: user.id,
       });
+      ctx.caches?.dataChanged();
       await audit(ctx, user, "build.request", "build", build.id, { project: project.name, milestone: milestone || null, configRef: build.configRef });
       flash(req, "ok", `Build #${build.id} of ${project.name} is queued.`);
       res.redirect(303, `/builds/${build.id}`);

@@ -46,6 +46,7 @@ export function usersRouter(ctx: AppContext): Router {
         role: checked.value.role,
         passwordHash: await hashPassword(password),
       });
+      ctx.caches?.userChanged(created.id);
       await audit(ctx, user, "user.create", "user", created.id, { name: created.name, role: created.role });
       flash(req, "ok", `User ${created.name} created with the ${created.role} role.`);
       res.redirect(303, "/users");
@@ -72,6 +73,7 @@ export function usersRouter(ctx: AppContext): Router {
       flash(req, "error", "You cannot take away your own administrator role; ask another administrator.");
     } else {
       await setUserRole(ctx.pool, u.id, role);
+      ctx.caches?.userChanged(u.id);
       await audit(ctx, user, "user.role", "user", u.id, { name: u.name, from: u.role, to: role });
       flash(req, "ok", `${u.name} now has the ${role} role.`);
     }
@@ -86,6 +88,7 @@ export function usersRouter(ctx: AppContext): Router {
       flash(req, "error", "You cannot deactivate your own account.");
     } else {
       await setUserActive(ctx.pool, u.id, active);
+      ctx.caches?.userChanged(u.id);
       await audit(ctx, user, active ? "user.activate" : "user.deactivate", "user", u.id, { name: u.name });
       flash(req, "ok", active ? `${u.name} can log in again.` : `${u.name} is deactivated: their sessions and API tokens no longer work.`);
     }
@@ -118,6 +121,7 @@ export function usersRouter(ctx: AppContext): Router {
     const user = me(req);
     const id = idOr404(req.params.id, "token");
     if (!(await revokeApiToken(ctx.pool, user.id, id))) throw new HttpError(404, `You have no live token #${id}.`);
+    ctx.caches?.tokensChanged();
     await audit(ctx, user, "token.revoke", "api_token", id, {});
     flash(req, "ok", "The token is revoked; scripts using it now get 401.");
     res.redirect(303, "/account");
@@ -133,6 +137,7 @@ export function usersRouter(ctx: AppContext): Router {
     if (!checked.ok && checked.errors.password) errors.password = checked.errors.password;
     if (Object.keys(errors).length) return renderAccount(req, res, 400, { passwordErrors: errors });
     await setUserPassword(ctx.pool, user.id, await hashPassword(next));
+    ctx.caches?.userChanged(user.id);
     await audit(ctx, user, "user.password", "user", user.id, {});
     flash(req, "ok", "Your password is changed.");
     res.redirect(303, "/account");
