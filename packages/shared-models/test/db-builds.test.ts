@@ -10,6 +10,7 @@ import {
   DuplicateScheduledBuildError,
   getBuild,
   getBuildRow,
+  IdempotencyKeyUsedError,
   listActiveBuilds,
   listBuilds,
   listQueuedBuilds,
@@ -115,6 +116,42 @@ describe("requestBuild", () => {
       return rows[0].ok;
     });
     expect(result).toBe(1);
+  });
+
+  it("answers a repeated Idempotency-Key with the first build, per user, even after it left the queue", async () => {
+    const p = await project();
+    const alice = await createUser(db.pool, { name: `idem-a-${p.id}`, role: "builder", passwordHash: "scrypt$x" });
+    const bob = await createUser(db.pool, { name: `idem-b-${p.id}`, role: "builder", passwordHash: "scrypt$x" });
+    const first = await requestBuild(db.pool, { projectId: p.id, reason: "api", requestedBy: alice.id, idempotencyKey: "k-1" });
+    // Still queued: the key wins over the identical-build refusal, so the client learns its own build.
+    await expect(requestBuild(db.pool, { projectId: p.id, reason: "api", requestedBy: alice.id, idempotencyKey: "k-1" })).rejects.toMatchObject({
+      existingBuildId: first.id,
+    });
+    expect(await transitionBuild(db.pool, first.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${first.id}-1`, attempt: 1 } })).toBe(true);
+    // Dispatched: without the key a repeat would queue a second build; with it, it does not.
+    const err = await requestBuild(db.pool, { projectId: p.id, reason: "api", requestedBy: alice.id, idempotencyKey: "k-1" }).catch((e) => e);
+    expect(err).toBeInstanceOf(IdempotencyKeyUsedError);
+    expect(err.existingBuildId).toBe(first.id);
+    // Another user's key of the same text is another key.
+    const bobs = await requestBuild(db.pool, { projectId: p.id, reason: "api", requestedBy: bob.id, idempotencyKey: "k-1" });
+    expect(bobs.id).not.toBe(first.id);
+    // Twenty racing repeats of a new key: one build, nineteen answers naming it.
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => requestBuild(db.pool, { projectId: p.id, reason: "api", requestedBy: alice.id, idempotencyKey: "race", configRef: "race" })),
+    );
+    const made = results.filter((r) => r.status === "fulfilled");
+    expect(made).toHaveLength(1);
+    const madeId = (made[0] as PromiseFulfilledResult<Build>).value.id;
+    for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ existingBuildId: madeId });
+    const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM builds WHERE requested_by = $1 AND idempotency_key = 'race'", [alice.id]);
+    expect(rows[0].n).toBe(1);
+    // Bad keys and keys without a user are refused before anything is written.
+    for (const bad of ["", "has space", "x".repeat(201), "caf\u00e9"]) {
+      await expect(requestBuild(db.pool, { projectId: p.id, reason: "api", requestedBy: alice.id, idempotencyKey: bad, configRef: "bad" })).rejects.toThrow(/Idempotency-Key/);
+    }
+    await expect(requestBuild(db.pool, { projectId: p.id, reason: "api", idempotencyKey: "k-2", configRef: "bad" })).rejects.toThrow(/requesting user/);
+    const { rows: none } = await db.pool.query("SELECT count(*)::int AS n FROM builds WHERE project_id = $1 AND config_ref = 'bad'", [p.id]);
+    expect(none[0].n).toBe(0);
   });
 
   it("makes a schedule slot idempotent", async () => {

@@ -90,6 +90,47 @@ describe("requesting builds", () => {
   });
 });
 
+describe("Idempotency-Key", () => {
+  const post = (key: string | null, body: unknown, token = h.users.olga!.token) =>
+    fetch(`${h.base}/api/v1/projects/pub/builds`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...(key === null ? {} : { "idempotency-key": key }) },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, headers: r.headers, json: (await r.json()) as any }));
+
+  it("answers a repeated request with the first build, also after it left the queue; 422 when the key meant another request", async () => {
+    const key = `release-${Date.now()}`;
+    const first = await post(key, { configRef: "idem" });
+    expect(first.status).toBe(201);
+    // The first answer was lost; the client sends the same request again, whatever state the build is in.
+    await h.pool.query("UPDATE builds SET state = 'CANCELLED', finished_at = now() WHERE id = $1", [first.json.id]);
+    const again = await post(key, { configRef: "idem" });
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.json).toEqual({ id: first.json.id, state: "CANCELLED" });
+    const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM builds WHERE config_ref = 'idem'");
+    expect(rows[0].n).toBe(1);
+    // The same key for a different request is the client's mistake, said in a sentence.
+    const other = await post(key, { configRef: "something-else" });
+    expect(other.status).toBe(422);
+    expect(other.json.error).toMatch(/already used for a different build request/);
+    // Keys belong to their user: bob's identical key is his own request.
+    const bobs = await post(key, { configRef: "idem" }, h.users.bob!.token);
+    expect(bobs.status).toBe(201);
+    expect(bobs.json.id).not.toBe(first.json.id);
+  });
+
+  it("refuses a malformed key with 400 and queues nothing", async () => {
+    for (const bad of ["", "two words", "x".repeat(201)]) {
+      const r = await post(bad, { configRef: "badkey" });
+      expect(r.status).toBe(400);
+      expect(r.json.error).toMatch(/Idempotency-Key header must be/);
+    }
+    const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM builds WHERE config_ref = 'badkey'");
+    expect(rows[0].n).toBe(0);
+  });
+});
+
 describe("builds", () => {
   it("lists newest first with keyset pagination and filters; 400 for bad parameters", async () => {
     const vera = api(h.base, h.users.vera!.token);

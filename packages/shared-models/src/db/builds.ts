@@ -133,7 +133,23 @@ export interface BuildRequest {
   retryOf?: number | null;
   /** Defaults to the project's priority. */
   priority?: number | null;
+  /**
+   * A client's key for this request (with requestedBy): a second request with the same key gets
+   * IdempotencyKeyUsedError naming the first build instead of a new build.
+   */
+  idempotencyKey?: string | null;
 }
+
+/** The requesting user sent this Idempotency-Key before; `existingBuildId` is what it made. */
+export class IdempotencyKeyUsedError extends Error {
+  constructor(readonly existingBuildId: number) {
+    super(`This Idempotency-Key was already used for build #${existingBuildId}.`);
+    this.name = "IdempotencyKeyUsedError";
+  }
+}
+
+/** Idempotency keys: 1 to 200 printable ASCII characters (as the column's CHECK says). */
+export const IDEMPOTENCY_KEY_PATTERN = /^[!-~]{1,200}$/;
 
 /**
  * Queues a build and wakes the master. Refuses a second identical QUEUED build (same project,
@@ -147,6 +163,10 @@ export async function requestBuild(db: Queryable, req: BuildRequest): Promise<Bu
   if (req.milestone != null && (req.milestone.length < 1 || req.milestone.length > 100)) {
     throw new Error("A milestone name must be 1 to 100 characters long.");
   }
+  if (req.idempotencyKey != null) {
+    if (!IDEMPOTENCY_KEY_PATTERN.test(req.idempotencyKey)) throw new Error("An Idempotency-Key must be 1 to 200 printable ASCII characters without spaces.");
+    if (req.requestedBy == null) throw new Error("An Idempotency-Key needs the requesting user.");
+  }
   for (let attempt = 0; attempt < 5; attempt++) {
     const { rows: projects } = await db.query<{ name: string; active: boolean }>("SELECT name, active FROM projects WHERE id = $1", [
       req.projectId,
@@ -155,8 +175,8 @@ export async function requestBuild(db: Queryable, req: BuildRequest): Promise<Bu
     if (!project) throw new ProjectNotFoundError(req.projectId);
     if (!project.active) throw new ProjectInactiveError(project.name);
     const { rows } = await db.query<Build>(
-      `INSERT INTO builds AS b (project_id, reason, milestone, requested_by, priority, config_ref, architecture, retry_of, scheduled_for)
-       SELECT p.id, $2::text, $3::text, $4::bigint, coalesce($5::int, p.priority), coalesce($6::text, p.config_ref), p.architecture, $7::bigint, $8::timestamptz
+      `INSERT INTO builds AS b (project_id, reason, milestone, requested_by, priority, config_ref, architecture, retry_of, scheduled_for, idempotency_key)
+       SELECT p.id, $2::text, $3::text, $4::bigint, coalesce($5::int, p.priority), coalesce($6::text, p.config_ref), p.architecture, $7::bigint, $8::timestamptz, $9::text
          FROM projects p WHERE p.id = $1
        ON CONFLICT DO NOTHING
        RETURNING ${BUILD_COLUMNS("b")}`,
@@ -169,12 +189,20 @@ export async function requestBuild(db: Queryable, req: BuildRequest): Promise<Bu
         req.configRef ?? null,
         req.retryOf ?? null,
         req.scheduledFor ?? null,
+        req.idempotencyKey ?? null,
       ],
     );
     const build = rows[0];
     if (build) {
       await notify(db, Channel.builds, { id: build.id, state: build.state });
       return build;
+    }
+    if (req.idempotencyKey != null) {
+      const { rows: keyed } = await db.query<{ id: number }>("SELECT id FROM builds WHERE requested_by = $1 AND idempotency_key = $2", [
+        req.requestedBy,
+        req.idempotencyKey,
+      ]);
+      if (keyed[0]) throw new IdempotencyKeyUsedError(keyed[0].id);
     }
     // Refused by a unique index: say which one. If the other build moved on meanwhile, try again.
     if (req.scheduledFor) {

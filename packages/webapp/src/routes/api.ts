@@ -6,6 +6,9 @@ import {
   BUILD_STATES,
   BuildStateError,
   DuplicateBuildError,
+  getBuild,
+  IdempotencyKeyUsedError,
+  IDEMPOTENCY_KEY_PATTERN,
   ProjectInactiveError,
   cancelBuild,
   findUserByApiToken,
@@ -105,6 +108,10 @@ export function apiRouter(ctx: AppContext): Router {
     if (configRef !== undefined && configRef !== null && typeof configRef !== "string") throw new HttpError(400, "configRef must be a string.");
     const checked = validateBuildRequest({ milestone: milestone ?? undefined, configRef: configRef ?? undefined });
     if (!checked.ok) throw new HttpError(400, Object.values(checked.errors).join(" "));
+    const idempotencyKey = req.get("idempotency-key");
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
+      throw new HttpError(400, "The Idempotency-Key header must be 1 to 200 printable ASCII characters without spaces, e.g. a UUID.");
+    }
     try {
       const build = await requestBuild(ctx.pool, {
         projectId: project.id,
@@ -112,10 +119,25 @@ export function apiRouter(ctx: AppContext): Router {
         milestone: checked.value.milestone,
         configRef: checked.value.configRef,
         requestedBy: user.id,
+        idempotencyKey,
       });
       await audit(ctx, user, "build.request", "build", build.id, { project: project.name, milestone: milestone ?? null, configRef: build.configRef, via: "api" });
       res.status(201).location(`/api/v1/builds/${build.id}`).json({ id: build.id, state: build.state });
     } catch (err) {
+      if (err instanceof IdempotencyKeyUsedError) {
+        // The same request again (its first answer was lost): the first build, not a second one.
+        const first = await getBuild(ctx.pool, err.existingBuildId);
+        const sameRequest =
+          first !== null &&
+          first.projectId === project.id &&
+          (first.milestone ?? null) === (checked.value.milestone ?? null) &&
+          first.configRef === (checked.value.configRef ?? project.configRef);
+        if (!sameRequest) {
+          throw new HttpError(422, "This Idempotency-Key was already used for a different build request; send a new key for a new request.");
+        }
+        res.status(200).set("Idempotent-Replayed", "true").location(`/api/v1/builds/${first.id}`).json({ id: first.id, state: first.state });
+        return;
+      }
       if (err instanceof DuplicateBuildError) throw new HttpError(409, err.message);
       if (err instanceof ProjectInactiveError) throw new HttpError(409, err.message);
       throw err;
