@@ -334,12 +334,14 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
           try {
             const res = await fetch(`${base}/api/v1/projects/${project}/builds`, {
               method: "POST",
-              headers: { authorization: `Bearer ${apiToken}`, "content-type": "application/json" },
+              // The same key on every attempt: a request whose answer was lost is not queued twice.
+              headers: { authorization: `Bearer ${apiToken}`, "content-type": "application/json", "idempotency-key": rec.tag },
               body: JSON.stringify({ milestone: rec.tag }),
               signal: AbortSignal.timeout(15_000),
             });
             const body = (await res.json().catch(() => null)) as { id?: number; error?: string } | null;
-            if (res.status === 201 && body?.id) {
+            if ((res.status === 201 || (res.status === 200 && res.headers.get("idempotent-replayed") === "true")) && body?.id) {
+              if (res.status === 200) rec.ambiguous += 1;
               rec.id = body.id;
               break;
             }
@@ -505,8 +507,8 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
     const k = b.state === "FAILED" ? `FAILED/${b.failure_kind}` : b.state;
     outcomes[k] = (outcomes[k] ?? 0) + 1;
   }
-  // Each request: exactly one build under its tag (more only if an answer was lost and the
-  // request repeated), each final.
+  // Each request: exactly one build under its tag (the Idempotency-Key makes a repeated request
+  // whose answer was lost return the first build), each final.
   const byTag = new Map<string, typeof builds>();
   for (const b of builds) {
     if (!b.milestone) {
@@ -522,7 +524,7 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
     if (got.length === 0) violate(`request ${r.tag} has no build`);
     if (got.length > 1) {
       duplicates += got.length - 1;
-      if (r.ambiguous === 0) violate(`request ${r.tag} answered once but has ${got.length} builds (${got.map((b) => b.id).join(", ")})`);
+      violate(`request ${r.tag} has ${got.length} builds (${got.map((b) => b.id).join(", ")}) although every attempt carried one Idempotency-Key`);
     }
     if (r.id !== null && !got.some((b) => b.id === r.id)) violate(`request ${r.tag} was answered with build ${r.id}, which does not carry its tag`);
     for (const b of got) if (!TERMINAL.has(b.state)) violate(`build ${b.id} (${r.tag}) ended the run in ${b.state}`);
