@@ -5,6 +5,7 @@ import type { Request, Response } from "express";
 import { Channel, TERMINAL_BUILD_STATES, getBuildRow, readLog, type BuildDetail, type Listener } from "@lexbuilder/shared-models";
 import type { AppContext } from "./context.js";
 import { completeUtf8Length, drained } from "./logtext.js";
+import { requestLog } from "./access-log.js";
 
 const CHUNK_BYTES = 256 * 1024;
 const SAFETY_NET_MS = 10_000;
@@ -124,7 +125,7 @@ export async function streamLog(ctx: AppContext, req: Request, res: Response, bu
         }
       } while (again && !closed);
     } catch (err) {
-      req.log?.warn({ err }, "live log stream failed");
+      requestLog(req, ctx.log).warn({ err }, "live log stream failed");
       finish();
     } finally {
       running = false;

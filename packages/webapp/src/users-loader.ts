@@ -24,10 +24,11 @@ interface Carried {
 export function withSessionUser<S extends Store>(store: S, pool: Pool, caches?: WebCaches): S {
   const read = async (sid: string): Promise<CachedSession | null> => {
     const found = await getSessionWithUser(pool, sid);
-    return found ? { json: JSON.stringify(found.sess), user: found.user } : null;
+    // The hash (how the sessions trigger names it) is worked out on a miss only.
+    return found ? { json: JSON.stringify(found.sess), user: found.user, hash: caches ? sessionHash(sid) : "" } : null;
   };
   store.get = (sid, callback) => {
-    const loaded = caches ? caches.sessions.get(sessionHash(sid), () => read(sid), (s) => (s ? {} : null)) : read(sid);
+    const loaded = caches ? caches.sessions.get(sid, () => read(sid), (s) => (s ? {} : null)) : read(sid);
     loaded.then(
       (found) => {
         if (!found) return callback(null, null);
@@ -38,7 +39,7 @@ export function withSessionUser<S extends Store>(store: S, pool: Pool, caches?: 
     );
   };
   if (caches) {
-    const forget = (sid: string) => caches.sessions.delete(sessionHash(sid));
+    const forget = (sid: string) => caches.sessions.delete(sid);
     const set = store.set.bind(store);
     store.set = (sid, sess, callback) => {
       forget(sid);

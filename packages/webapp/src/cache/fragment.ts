@@ -47,33 +47,58 @@ export function renderFragment(res: Response, view: string, locals: Record<strin
   });
 }
 
-/** Sends a fragment with this request's token, user name and flash messages filled in. */
+/** FNV-1a of the per-request parts: tells two sessions' answers apart in the ETag, cheaply. */
+function fnv1a(parts: readonly string[]): string {
+  let h = 0x811c9dc5;
+  for (const p of parts) {
+    for (let i = 0; i < p.length; i++) h = Math.imul(h ^ p.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ 0xff, 0x01000193);
+  }
+  return (h >>> 0).toString(36);
+}
+
+/**
+ * Sends a fragment with this request's token, user name and flash messages filled in. The
+ * cached pieces go to the socket as they are (one writev, no copy of the page per request).
+ */
 export function sendFragment(req: Request, res: Response, fragment: Fragment, status: number): void {
   const user = res.locals.user as { name: string } | null;
-  const values: Record<Slot, Buffer | null> = { csrf: null, name: null, flash: null };
-  const value = (slot: Slot): Buffer => {
+  const values: Record<Slot, string | null> = { csrf: null, name: null, flash: null };
+  const value = (slot: Slot): string => {
     let v = values[slot];
-    if (!v) {
+    if (v === null) {
       // The token is made (and the session saved) only when the page has a form, as before.
-      const text = slot === "csrf" ? csrfToken(req) : slot === "name" ? escapeHtml(user?.name ?? "") : flashes((res.locals.flash as { kind: string; text: string }[]) ?? []);
-      v = values[slot] = Buffer.from(text, "utf8");
+      v = values[slot] = slot === "csrf" ? csrfToken(req) : slot === "name" ? escapeHtml(user?.name ?? "") : flashes((res.locals.flash as { kind: string; text: string }[]) ?? []);
     }
     return v;
   };
-  const chunks: Buffer[] = [];
-  const perRequest = createHash("sha1");
+  const chunks: (Buffer | string)[] = [];
+  let length = 0;
   fragment.texts.forEach((t, i) => {
     chunks.push(t);
+    length += t.length;
     const slot = fragment.slots[i];
     if (slot) {
       const v = value(slot);
       chunks.push(v);
-      perRequest.update(v);
+      length += Buffer.byteLength(v);
     }
   });
   res.status(status);
-  res.set("Content-Type", "text/html; charset=utf-8");
-  // An ETag of the parts instead of Express's hash of the whole body.
-  res.set("ETag", `W/"${fragment.hash}-${perRequest.digest("base64url").slice(0, 12)}"`);
-  res.send(Buffer.concat(chunks));
+  res.setHeader("Content-Type", "text/html; charset=utf-8");
+  // The page's hash and its per-request parts (a browser that changed sessions must not get a 304).
+  res.setHeader("ETag", `W/"${fragment.hash}-${fnv1a([values.csrf ?? "", values.name ?? "", values.flash ?? ""])}"`);
+  if (status === 200 && req.fresh) {
+    res.status(304).end();
+    return;
+  }
+  res.setHeader("Content-Length", length);
+  if (req.method === "HEAD") {
+    res.end();
+    return;
+  }
+  res.cork();
+  for (const c of chunks) res.write(c);
+  res.end();
+  res.uncork();
 }

@@ -16,6 +16,8 @@ export interface CachedSession {
   /** The stored session as JSON: every request parses its own copy (express-session mutates it). */
   json: string;
   user: User | null;
+  /** sha256 hex of the session id: the sessions trigger names sessions so. */
+  hash: string;
 }
 
 export interface CachedPage {
@@ -38,6 +40,7 @@ export function sessionHash(sid: string): string {
 }
 
 export class WebCaches {
+  /** Keyed by session id (in memory only; notifications name sessions by its sha256). */
   readonly sessions: TtlCache<CachedSession | null>;
   readonly tokens: TtlCache<User | null>;
   readonly pages: TtlCache<CachedPage>;
@@ -114,7 +117,10 @@ export class WebCaches {
         return;
       case "sessions":
         if (!notice.h) this.sessions.clear();
-        else for (const h of notice.h) this.sessions.delete(h);
+        else {
+          const gone = new Set(notice.h);
+          this.sessions.deleteWhere((s) => !!s && gone.has(s.hash));
+        }
         return;
       case "tokens":
         this.tokens.clear();

@@ -33,6 +33,7 @@ import { sendArtifact, sendFullLog, visibleBuild } from "./builds.js";
 import { nextRunOf } from "./projects.js";
 import { me, parseId, viewerOf } from "./util.js";
 import { serveJson } from "../cache/pages.js";
+import { requestLog } from "../access-log.js";
 
 /** The API's project, with the next run computed from the schedule (the master may not have stored it yet). */
 function apiProject(p: Project) {
@@ -241,7 +242,7 @@ export function apiRouter(ctx: AppContext): Router {
     if (e?.type === "entity.parse.failed") message = "The body is not valid JSON.";
     else if (e?.type === "entity.too.large") message = "The body is too large.";
     else if (status < 500 && !(err instanceof HttpError)) message = "The request could not be read.";
-    if (status >= 500) req.log?.error({ err }, "API request failed");
+    if (status >= 500) requestLog(req, ctx.log).error({ err }, "API request failed");
     if (res.headersSent) {
       res.end();
       return;
