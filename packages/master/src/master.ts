@@ -21,8 +21,12 @@ import { Metrics } from "./metrics.js";
 import { Scheduler } from "./scheduler.js";
 import { WatcherPool } from "./watcher.js";
 
+/** The dispatcher's own connections: a claim and a batch of started marks at a time, plus one spare. */
+const DISPATCH_POOL_SIZE = 3;
+
 export class Master {
   readonly pool: Pool;
+  private readonly dispatchPool: Pool;
   readonly metrics = new Metrics();
   readonly ctx: MasterContext;
   readonly judge: Judge;
@@ -52,7 +56,8 @@ export class Master {
       stopping: () => this.stopped,
     };
     this.judge = new Judge(this.ctx);
-    this.dispatcher = new Dispatcher(this.ctx, this.judge);
+    this.dispatchPool = createPool(config.databaseUrl, { max: DISPATCH_POOL_SIZE, applicationName: "lexbuilder-master-dispatch" });
+    this.dispatcher = new Dispatcher(this.ctx, this.judge, this.dispatchPool);
     this.collector = new Collector(this.ctx, this.judge);
     this.canceller = new Canceller(this.ctx, this.judge);
     this.watchers = new WatcherPool(this.ctx, {
@@ -68,7 +73,9 @@ export class Master {
 
   async start(): Promise<void> {
     this.listener.on(Channel.builds, (payload) => {
-      this.dispatcher.wake();
+      // Only a queued build makes a dispatch possible (a freed builder comes through `builders`);
+      // waking on every state change ran a pass per DISPATCHING/BUILDING/COLLECTING of 100 builds.
+      if (payload === null || payload.includes('"QUEUED"')) this.dispatcher.wake();
       if (payload === null || payload.includes('"CANCELLING"')) this.canceller.wake();
     });
     this.listener.on(Channel.builders, (payload) => {
@@ -125,5 +132,6 @@ export class Master {
     await this.dispatcher.drain();
     await this.collector.drain();
     await this.pool.end().catch(() => {});
+    await this.dispatchPool.end().catch(() => {});
   }
 }

@@ -29,8 +29,14 @@ import type { Canceller } from "./canceller.js";
 import { slaveGet } from "./slave-http.js";
 
 const LOG_FLUSH_BYTES = 256 * 1024;
-/** How often an unchanged idle builder's last contact is written. */
+/** How often an unchanged builder's last contact is written. */
 const CONTACT_REFRESH_MS = 60_000;
+/**
+ * While a build runs, every write to its log moves the slave's version, so a long poll answers
+ * at once; answers are taken at most this often (each costs database work and a log pull; the
+ * next answer carries everything that happened meanwhile, at most this much later).
+ */
+const BUILDING_ANSWER_MS = 250;
 
 export interface WatcherDeps {
   judge: Judge;
@@ -140,6 +146,8 @@ export class BuilderWatch {
   /** The last reconcile found no build held and nothing stray on the slave. */
   private holdsNothing = false;
   private readonly pulling = new Map<number, Promise<void>>();
+  /** "<build id> <revision>" last written, so an unchanged revision costs no query. */
+  private revisionWritten = "";
 
   constructor(
     private readonly ctx: MasterContext,
@@ -168,6 +176,8 @@ export class BuilderWatch {
   /** The builder's row changed (NOTIFY): if it no longer matches what we saw, look properly next time. */
   noteRow(state: string, currentBuildId: number | null): void {
     if (state !== this.lastState || currentBuildId !== null) this.holdsNothing = false;
+    // Someone else wrote the builder's state: the next answer writes ours back.
+    if (state !== this.lastState) this.lastContactWrite = 0;
   }
 
   private active(): boolean {
@@ -190,8 +200,10 @@ export class BuilderWatch {
         continue;
       }
       if (!this.active()) return;
+      const answeredAt = Date.now();
       try {
         await this.onStatus(status);
+        if (status.state === "BUILDING") await sleep(Math.max(0, answeredAt + BUILDING_ANSWER_MS - Date.now()));
       } catch (err) {
         if (!this.active()) return;
         // A database error: nothing was decided; look again shortly.
@@ -235,9 +247,14 @@ export class BuilderWatch {
     // An idle builder whose long poll ran out with nothing new: no database work, except
     // refreshing its last contact now and then (1000 idle builders stay cheap).
     const unchanged = s.version === this.knownVersion && s.state === this.lastState;
-    if (unchanged && this.holdsNothing && Date.now() - this.lastContactWrite < CONTACT_REFRESH_MS) return;
-    await recordBuilderContact(pool, this.id, { state: s.state, statusVersion: s.version });
-    this.lastContactWrite = Date.now();
+    const contactFresh = Date.now() - this.lastContactWrite < CONTACT_REFRESH_MS;
+    if (unchanged && this.holdsNothing && contactFresh) return;
+    // The row is written when the state changes (or to refresh the last contact), not for every
+    // log line of a running build.
+    if (s.state !== this.lastState || !contactFresh) {
+      await recordBuilderContact(pool, this.id, { state: s.state, statusVersion: s.version });
+      this.lastContactWrite = Date.now();
+    }
     this.knownVersion = s.version;
     await this.reconcile(s);
     // Newly idle: there may be work for it (the NOTIFY does this too; this is the fast path).
@@ -283,7 +300,10 @@ export class BuilderWatch {
       return this.stray(s);
     }
 
-    if (s.configRevision) await setConfigRevision(pool, build.id, build.cookie, s.configRevision);
+    if (s.configRevision && this.revisionWritten !== `${build.id} ${s.configRevision}`) {
+      await setConfigRevision(pool, build.id, build.cookie, s.configRevision);
+      this.revisionWritten = `${build.id} ${s.configRevision}`;
+    }
     await this.pullLog(build, s);
 
     switch (build.state) {
