@@ -41,12 +41,17 @@ describe("TtlCache", () => {
     expect(await first).toBe("old");
     expect(await second).toBe("new");
     expect(await cache.get("k", async () => "later")).toBe("new");
+    // A tag invalidation stops loads of that tag only (log appends must not stall every page).
     const slow = deferred<string>();
-    const third = cache.get("j", () => slow.promise);
+    const other = deferred<string>();
+    const tagged = cache.get("j", () => slow.promise, () => ({ tags: [7] }));
+    const untagged = cache.get("i", () => other.promise, () => ({ tags: [8] }));
     cache.deleteTagged([7]);
     slow.resolve("stale");
-    await third;
+    other.resolve("kept");
+    await Promise.all([tagged, untagged]);
     expect(await cache.get("j", async () => "fresh")).toBe("fresh");
+    expect(await cache.get("i", async () => "reloaded")).toBe("kept");
   });
 
   it("keeps nothing when disabled, nothing store() refuses, and no failed load", async () => {

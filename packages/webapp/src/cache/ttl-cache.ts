@@ -21,6 +21,9 @@ export class TtlCache<V> {
   private readonly entries = new Map<string, Entry<V>>();
   private readonly inflight = new Map<string, Promise<V>>();
   private generation = 0;
+  /** Counts tag invalidations; tagTicks holds, per tag, the count at its last one. */
+  private tick = 0;
+  private readonly tagTicks = new Map<number, number>();
   private bytes = 0;
   hits = 0;
   misses = 0;
@@ -53,10 +56,13 @@ export class TtlCache<V> {
     }
     this.misses++;
     const generation = this.generation;
+    const startTick = this.tick;
     const promise = load().then((value) => {
       if (this.generation === generation && this.enabled()) {
         const how = store(value);
-        if (how) this.put(key, value, how.bytes ?? 0, how.tags ?? []);
+        // Not kept if one of its tags was invalidated while it loaded.
+        const stale = how?.tags?.some((t) => (this.tagTicks.get(t) ?? -1) > startTick);
+        if (how && !stale) this.put(key, value, how.bytes ?? 0, how.tags ?? []);
       }
       return value;
     });
@@ -90,6 +96,7 @@ export class TtlCache<V> {
   /** Forgets everything, including loads under way. */
   clear(): void {
     this.generation++;
+    this.tagTicks.clear();
     this.inflight.clear();
     this.entries.clear();
     this.bytes = 0;
@@ -102,12 +109,19 @@ export class TtlCache<V> {
     for (const [k, e] of this.entries) if (match(e.value, k)) this.remove(k, e);
   }
 
-  /** Forgets the entries tagged with one of ids. */
+  /**
+   * Forgets the entries tagged with one of ids, and keeps loads under way from storing a value
+   * with such a tag. Other loads still store theirs: log appends of running builds arrive many
+   * times a second and must not keep every other page from being cached.
+   */
   deleteTagged(ids: readonly number[]): void {
     const set = new Set(ids);
-    this.generation++;
+    this.tick++;
+    for (const id of ids) this.tagTicks.set(id, this.tick);
+    // Requests from now on start their own loads instead of joining older ones.
     this.inflight.clear();
     for (const [k, e] of this.entries) if (e.tags.some((t) => set.has(t))) this.remove(k, e);
+    if (this.tagTicks.size > 10_000) this.clear();
   }
 
   delete(key: string): void {
