@@ -106,9 +106,11 @@ describe("page latency and throughput with 100k builds and a 50 MB log", () => {
     await insertManifest(db.pool, b.id, Array.from({ length: 400 }, (_, i) => ({ package: `package-${i}`, version: `1.${i}-1` })));
     await transitionBuild(db.pool, b.id, { from: "COLLECTING", to: "SUCCEEDED" });
     bigBuild = b.id;
-    // BENCH_WEBAPP_NODE_OPTIONS (e.g. --import a profiler) goes to the webapp process only.
+    // BENCH_WEBAPP_NODE_OPTIONS (e.g. --import a profiler) goes to the webapp process only;
+    // BENCH_WEBAPP_LOG_LEVEL=info measures the pages with their access lines written.
     const nodeOptions = process.env.BENCH_WEBAPP_NODE_OPTIONS;
-    webapp = await startWebapp({ databaseUrl: db.url, artifactsDir: tempDir("bench-artifacts"), env: { LOG_LEVEL: "warn", ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) } });
+    const logLevel = process.env.BENCH_WEBAPP_LOG_LEVEL ?? "warn";
+    webapp = await startWebapp({ databaseUrl: db.url, artifactsDir: tempDir("bench-artifacts"), env: { LOG_LEVEL: logLevel, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) } });
     hello = await startHello();
   }, 30 * 60_000);
 
