@@ -129,7 +129,8 @@ export function createApp(context: AppContext): express.Express {
     }
     // Locals may be missing when the failure came before they were set (e.g. the session store).
     const csrf = typeof res.locals.csrf === "function" ? res.locals.csrf : () => "";
-    res.render("error", { title: titleFor(status), status, message, user: req.user ?? null, csrf, path: req.path, flash: [] }, (renderErr, html) => {
+    // Messages taken from the session by this request are shown here rather than lost.
+    res.render("error", { title: titleFor(status), status, message, user: req.user ?? null, csrf, path: req.path, flash: res.locals.flash ?? [] }, (renderErr, html) => {
       if (renderErr) {
         requestLog(req, log).error({ err: renderErr }, "the error page failed");
         res.type("text/plain").send(`${message}\n`);

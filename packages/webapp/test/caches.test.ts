@@ -273,5 +273,13 @@ describe("nothing crosses from one user to another", () => {
     expect(olgaPage.text).not.toContain("is queued.");
     // Shown once.
     expect((await bob.get("/projects/pub")).text).not.toContain("is queued.");
+    // A request that ends on an error page (a stray /favicon.ico) shows the messages it took;
+    // pages name an empty icon so browsers do not make that request at all.
+    const again = await bob.post("/projects/pub/builds", { configRef: "flash-ref-2" });
+    expect(again.status).toBe(303);
+    const stray = await bob.get("/favicon.ico");
+    expect(stray.status).toBe(404);
+    expect(stray.text).toContain("is queued.");
+    expect(bobPage.text).toContain('<link rel="icon" href="data:,">');
   });
 });
