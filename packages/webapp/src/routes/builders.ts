@@ -27,6 +27,27 @@ export interface BuilderCheck {
 }
 
 /** Calls info() on the slave and explains the outcome in words. */
+/** A socket error code in words: the page speaks to people, not to libuv. */
+function networkProblem(code: string | undefined): string {
+  const words: Record<string, string> = {
+    ECONNREFUSED: "nothing listens on that port",
+    ECONNRESET: "the connection was reset",
+    ENOTFOUND: "no such host name",
+    EAI_AGAIN: "the host name could not be looked up",
+    EHOSTUNREACH: "no route to the host",
+    ENETUNREACH: "the network is unreachable",
+    ETIMEDOUT: "the connection timed out",
+    EADDRNOTAVAIL: "that address cannot be used",
+    CERT_HAS_EXPIRED: "its TLS certificate has expired",
+    DEPTH_ZERO_SELF_SIGNED_CERT: "its TLS certificate is self-signed and not trusted",
+    SELF_SIGNED_CERT_IN_CHAIN: "its TLS certificate chain is not trusted",
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE: "its TLS certificate cannot be verified",
+    ERR_TLS_CERT_ALTNAME_INVALID: "its TLS certificate is for another name",
+    EPROTO: "it does not speak TLS there",
+  };
+  return (code && words[code]) ?? "the connection failed";
+}
+
 export async function checkBuilder(url: string, token: string, timeoutMs = 10_000): Promise<BuilderCheck> {
   let client: RpcClient;
   try {
@@ -44,7 +65,7 @@ export async function checkBuilder(url: string, token: string, timeoutMs = 10_00
     if (err instanceof RpcTransportError) {
       const why: Record<string, string> = {
         timeout: `The builder at ${url} did not answer within ${Math.round(timeoutMs / 1000)} seconds; check that the slave is running and that a firewall lets the master through.`,
-        unreachable: `The builder at ${url} cannot be reached (${err.code ?? "connection failed"}); check the address and that lexbuilder-slave is running.`,
+        unreachable: `The builder at ${url} cannot be reached (${networkProblem(err.code)}); check the address and that lexbuilder-slave is running.`,
         unauthorized: "The builder refused the token; paste the token that `lexbuilder-slave token` prints on that machine.",
         http: `The builder answered with HTTP ${err.status ?? "error"}; check that the URL points at lexbuilder-slave, not another server.`,
         malformed: "The builder's answer was not a lexbuilder reply; check that the URL points at lexbuilder-slave.",
