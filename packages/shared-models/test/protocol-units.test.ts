@@ -178,6 +178,23 @@ describe("value adapters", () => {
     expect(out[0]!.inherited).toBeUndefined();
   });
 
+  it("NUL arriving in a string, a member name or a fault becomes U+FFFD (PostgreSQL cannot store it)", async () => {
+    const wrap = (inner: string) => Buffer.from(`<?xml version="1.0"?><methodResponse><params><param><value>${inner}</value></param></params></methodResponse>`);
+    expect(await deserializeResponse(wrap("<string>a\u0000b</string>"))).toEqual({ fault: false, value: "a\uFFFDb" });
+    expect(await deserializeResponse(wrap("<struct><member><name>k\u0000</name><value><string>v</string></value></member></struct>"))).toEqual({
+      fault: false,
+      value: { "k\uFFFD": "v" },
+    });
+    const fault = Buffer.from(
+      `<?xml version="1.0"?><methodResponse><fault><value><struct><member><name>faultCode</name><value><int>4</int></value></member><member><name>faultString</name><value><string>x\u0000</string></value></member></struct></value></fault></methodResponse>`,
+    );
+    expect(await deserializeResponse(fault)).toEqual({ fault: true, faultCode: 4, faultString: "x\uFFFD" });
+    expect(await deserializeCall(Buffer.from(`<?xml version="1.0"?><methodCall><methodName>echo</methodName><params><param><value><string>\u0000</string></value></param></params></methodCall>`))).toEqual({
+      method: "echo",
+      params: ["\uFFFD"],
+    });
+  });
+
   it("a serialized call, response and fault read back", async () => {
     const params = ["x", 1, 2.5, true, null, { a: ["b"] }];
     expect(await deserializeCall(Buffer.from(serializeCall("echo", params)))).toEqual({ method: "echo", params });

@@ -125,6 +125,9 @@ export function toWire(value: unknown, path = "", depth = 0): unknown {
 
 /** Rebuilds a deserialized value as plain data (see the header comment). */
 export function fromWire(value: unknown): unknown {
+  // XML forbids NUL but the package's parser passes it through; PostgreSQL text and jsonb cannot
+  // hold it, so it becomes U+FFFD here, as on the way out.
+  if (typeof value === "string") return value.includes("\u0000") ? value.replaceAll("\u0000", "\ufffd") : value;
   if (value === null || typeof value !== "object") return value;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (Buffer.isBuffer(value)) return value;
@@ -133,7 +136,7 @@ export function fromWire(value: unknown): unknown {
   for (const key of Object.keys(value)) {
     // The package builds structs with `struct[name] = value`; "__proto__" never becomes an own
     // key there (it swaps the prototype instead), so it is dropped here with that prototype.
-    Object.defineProperty(out, key, {
+    Object.defineProperty(out, fromWire(key) as string, {
       value: fromWire((value as Record<string, unknown>)[key]),
       enumerable: true,
       writable: true,
@@ -272,7 +275,7 @@ export function deserializeResponse(body: Buffer): Promise<DecodedResponse> {
     d.deserializeMethodResponse(stream, (err, result) => {
       if (err) {
         if (!(err instanceof RpcDecodeError) && "faultCode" in err) {
-          return done(null, { fault: true, faultCode: err.faultCode, faultString: err.faultString });
+          return done(null, { fault: true, faultCode: err.faultCode, faultString: fromWire(err.faultString) });
         }
         return done(decodeError(err));
       }
