@@ -85,6 +85,20 @@ export function createApp(context: AppContext): express.Express {
       cookie: { httpOnly: true, sameSite: "lax", secure: config.secureCookies, maxAge: 14 * 24 * 3600 * 1000 },
     }),
   );
+  // After a form, the redirect goes out only once the session is stored. express-session sends
+  // the headers of an answer before its save finishes, so the browser could follow the redirect
+  // and read the session before the flash message (or the login) was in it.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.method === "GET" || req.method === "HEAD") return next();
+    const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
+    res.redirect = ((...args: unknown[]) => {
+      const s = req.session as (typeof req.session & { userId?: number; flash?: unknown }) | undefined;
+      // Only sessions worth storing: an anonymous visitor's empty session is never written.
+      if (!s || (s.userId === undefined && !s.flash)) return redirect(...args);
+      s.save((err) => (err ? next(err) : redirect(...args)));
+    }) as typeof res.redirect;
+    next();
+  });
   // Forms come by POST; a GET or HEAD has no body to read (and skipping the parser saves time).
   const forms = express.urlencoded({ extended: false, limit: "200kb", parameterLimit: 200 });
   app.use((req: Request, res: Response, next: NextFunction) => (req.method === "GET" || req.method === "HEAD" ? next() : forms(req, res, next)));
