@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BUILD_PATH } from "../../packages/slave/src/readiness.js";
 import { unmountUnder } from "../../packages/slave/src/processes.js";
-import { COMMIT_EPOCH, startSlave, tempDir, type Slave } from "../../packages/slave/test/helpers.js";
+import { COMMIT_EPOCH, sleep, startSlave, tempDir, type Slave } from "../../packages/slave/test/helpers.js";
 import {
   arch,
   checkRealBuild,
@@ -99,7 +99,11 @@ async function byHand(url: string, dir: string): Promise<Run & { logFile: string
   } finally {
     closeSync(fd);
   }
-  return { seconds: (performance.now() - t0) / 1000, steps, loadBefore, loadAfter: load(), logFile };
+  const seconds = (performance.now() - t0) / 1000;
+  // Printed at once: a later failure of the slave's build must not lose this half.
+  const stepText = Object.entries(steps).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(", ");
+  process.stdout.write(`slave-overhead: by hand ${seconds.toFixed(1)} s (${stepText}); load ${loadBefore} → ${load()}\n`);
+  return { seconds, steps, loadBefore, loadAfter: load(), logFile };
 }
 
 /** The hand build's directory: lb's own clean (unmounts the chroot), leftover mounts, then rm. */
@@ -187,7 +191,10 @@ describe("the slave's overhead around a real live-build", () => {
         const loadAfter = load();
         expect(s.result, `${s.message}\n${s.logTail}`).toBe("OK");
 
-        // From the daemon's log: build started → build finished, and each step's duration.
+        // From the daemon's log: build started → build finished, and each step's duration. Its
+        // stdout pipe may deliver the last lines after the RPC answer saying WAITING.
+        const logDeadline = Date.now() + 10_000;
+        while (!slaveEntries(s0, COOKIE).some((e) => e.msg === "build finished") && Date.now() < logDeadline) await sleep(50);
         const entries = slaveEntries(s0, COOKIE);
         const started = entries.find((e) => e.msg === "build started")?.time;
         const finished = entries.find((e) => e.msg === "build finished")?.time;
