@@ -7,7 +7,7 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
  * Tests that take the whole machine for minutes (a real live-build, the .debs in a debootstrapped
  * root): `npm test` runs them after the rest, one at a time, through vitest.heavy.config.ts.
  */
-export const HEAVY_TESTS = ["test/fullstack-real-build.test.ts", "test/real-build-slave.test.ts", "test/packaging-debs.test.ts"];
+export const HEAVY_TESTS = ["test/fullstack-real-build.test.ts", "test/packaging-debs.test.ts"];
 
 export default defineConfig({
   resolve: {
