@@ -10,7 +10,7 @@ import { KNOWN_ARCHITECTURES } from "@lexbuilder/shared-models";
 import { csrfToken, HttpError } from "./auth.js";
 import { loadUser, withSessionUser } from "./users-loader.js";
 import { helpers } from "./format.js";
-import { refuseNul } from "./nul-guard.js";
+import { refuseUnstorableText } from "./text-guard.js";
 import type { AppContext } from "./context.js";
 import { DEFAULT_CACHE_TTL_MS, WebCaches } from "./cache/web-caches.js";
 import { authRouter } from "./routes/auth.js";
@@ -115,7 +115,7 @@ export function createApp(context: AppContext): express.Express {
       next(err);
     }
   });
-  app.use(refuseNul);
+  app.use(refuseUnstorableText);
 
   // The routers share no path, so their order only decides how many each request walks past:
   // the most visited pages first.

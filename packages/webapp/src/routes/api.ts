@@ -34,7 +34,7 @@ import { nextRunOf } from "./projects.js";
 import { me, parseId, viewerOf } from "./util.js";
 import { serveJson } from "../cache/pages.js";
 import { requestLog } from "../access-log.js";
-import { refuseNul } from "../nul-guard.js";
+import { refuseUnstorableText } from "../text-guard.js";
 
 /** The API's project, with the next run computed from the schedule (the master may not have stored it yet). */
 function apiProject(p: Project) {
@@ -71,7 +71,7 @@ export function apiRouter(ctx: AppContext): Router {
     }
   });
   r.use(express.json({ limit: "64kb", strict: true }));
-  r.use(refuseNul);
+  r.use(refuseUnstorableText);
 
   const buildOf = async (req: Request) => {
     const build = await visibleBuild(ctx, req, req.params.id);
