@@ -70,7 +70,8 @@ interface ActiveRow {
   artifact_dir: string | null;
 }
 
-function stringEnv(env: Record<string, unknown>): Record<string, string> {
+/** A project's extra environment as the slave receives it: every value a string. */
+export function stringEnv(env: Record<string, unknown> | null): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env ?? {})) out[k] = typeof v === "string" ? v : JSON.stringify(v);
   return out;

@@ -4,7 +4,7 @@
 // locked with SKIP LOCKED, DISPATCHING + attempt + cookie + builder taken before any RPC.
 import { assertBuildTransition } from "../states.js";
 import { Channel } from "./channels.js";
-import type { ClaimedBuild } from "./build-lifecycle.js";
+import { stringEnv, type ClaimedBuild } from "./build-lifecycle.js";
 import { withTransaction, type Pool, type Queryable } from "./pool.js";
 
 interface Candidate {
@@ -27,12 +27,6 @@ interface ClaimedRow {
   suite: string;
   extra_env: Record<string, unknown> | null;
   requested_at: Date;
-}
-
-function stringEnv(env: Record<string, unknown> | null): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env ?? {})) out[k] = typeof v === "string" ? v : JSON.stringify(v);
-  return out;
 }
 
 /**
