@@ -1,38 +1,19 @@
 // The dispatcher's batch SQL against a real PostgreSQL: one transaction claims a build for many
 // builders (queue order, architectures, preference order, busy and unready builders skipped),
 // two claimers never share a build, and the batch DISPATCHING → BUILDING is guarded by cookie.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { addBuilder, claimQueuedBuilds, createProject, markBuildsStarted, requestBuild } from "../src/index.js";
-import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import { describe, expect, it } from "vitest";
+import { claimQueuedBuilds, markBuildsStarted, requestBuild } from "../src/index.js";
+import { useDispatchDatabase } from "./dispatch-fixture.js";
 
-let db: TestDatabase;
-let seq = 0;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db?.drop();
-});
-beforeEach(async () => {
-  await db.pool.query("UPDATE builders SET current_build_id = NULL");
-  await db.pool.query("DELETE FROM builds");
-  await db.pool.query("DELETE FROM builders");
-});
-
-async function builder(archs: string[], ready = true): Promise<number> {
-  const b = await addBuilder(db.pool, { name: `b${++seq}`, url: "http://127.0.0.1:1", token: "t" });
-  await db.pool.query("UPDATE builders SET architectures = $2, ready = $3, state = 'IDLE' WHERE id = $1", [b.id, archs, ready]);
-  return b.id;
-}
+const fixture = useDispatchDatabase();
+const builder = fixture.builder;
 
 async function queue(arch: string, priority = 0): Promise<number> {
-  const p = await createProject(db.pool, { name: `p${++seq}`, configUrl: "https://example.org/c.git", architecture: arch, priority });
-  return (await requestBuild(db.pool, { projectId: p.id, reason: "manual" })).id;
+  return (await requestBuild(fixture.db.pool, { projectId: await fixture.project(arch, priority), reason: "manual" })).id;
 }
 
 async function rows(sql: string, params: unknown[] = []) {
-  return (await db.pool.query(sql, params)).rows;
+  return (await fixture.db.pool.query(sql, params)).rows;
 }
 
 describe("claimQueuedBuilds", () => {
@@ -45,7 +26,7 @@ describe("claimQueuedBuilds", () => {
     const high = await queue("amd64", 10);
     const armBuild = await queue("arm64", 0);
     const i386 = await queue("i386", 50);
-    const claims = await claimQueuedBuilds(db.pool, [both, amd, arm, unready]);
+    const claims = await claimQueuedBuilds(fixture.db.pool, [both, amd, arm, unready]);
     const given = Object.fromEntries(claims.map((c) => [c.id, c.builderId]));
     // high first → the first preferred builder; low → the next amd64 one; arm64 → the arm64 one.
     expect(given).toEqual({ [high]: both, [low]: amd, [armBuild]: arm });
@@ -63,7 +44,7 @@ describe("claimQueuedBuilds", () => {
       { id: unready, current_build_id: null },
     ]);
     // Every builder is busy now.
-    expect(await claimQueuedBuilds(db.pool, [both, amd, arm, unready])).toEqual([]);
+    expect(await claimQueuedBuilds(fixture.db.pool, [both, amd, arm, unready])).toEqual([]);
   });
 
   it("claims 100 builds for 100 builders at once, and two claimers never share a build", async () => {
@@ -71,7 +52,7 @@ describe("claimQueuedBuilds", () => {
     for (let i = 0; i < 100; i++) builders.push(await builder(["amd64"]));
     const builds: number[] = [];
     for (let i = 0; i < 100; i++) builds.push(await queue("amd64"));
-    const [a, b] = await Promise.all([claimQueuedBuilds(db.pool, builders.slice(0, 60)), claimQueuedBuilds(db.pool, builders.slice(40))]);
+    const [a, b] = await Promise.all([claimQueuedBuilds(fixture.db.pool, builders.slice(0, 60)), claimQueuedBuilds(fixture.db.pool, builders.slice(40))]);
     const claimed = [...a, ...b];
     expect(claimed.length).toBe(100);
     expect(new Set(claimed.map((c) => c.id)).size).toBe(100);
@@ -86,8 +67,8 @@ describe("markBuildsStarted", () => {
     const b2 = await builder(["amd64"]);
     await queue("amd64");
     await queue("amd64");
-    const [c1, c2] = await claimQueuedBuilds(db.pool, [b1, b2]);
-    const moved = await markBuildsStarted(db.pool, [
+    const [c1, c2] = await claimQueuedBuilds(fixture.db.pool, [b1, b2]);
+    const moved = await markBuildsStarted(fixture.db.pool, [
       { id: c1!.id, cookie: c1!.cookie },
       { id: c2!.id, cookie: `${c2!.id}-9` },
     ]);
@@ -97,6 +78,6 @@ describe("markBuildsStarted", () => {
     expect(r1.started_at).toBeInstanceOf(Date);
     expect((await rows("SELECT state FROM builds WHERE id = $1", [c2!.id]))[0].state).toBe("DISPATCHING");
     // Not again: it is no longer DISPATCHING.
-    expect(await markBuildsStarted(db.pool, [{ id: c1!.id, cookie: c1!.cookie }])).toEqual([]);
+    expect(await markBuildsStarted(fixture.db.pool, [{ id: c1!.id, cookie: c1!.cookie }])).toEqual([]);
   });
 });
