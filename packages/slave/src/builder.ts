@@ -84,6 +84,9 @@ export class Builder {
   private cleaning: Promise<void> | null = null;
   private shuttingDown = false;
   private readonly waiters = new Set<() => void>();
+  /** Polls to answer on the next turn of the loop (see bump). */
+  private readonly toWake = new Set<() => void>();
+  private wakeScheduled = false;
   private persistTimer: NodeJS.Timeout | null = null;
   private readonly statePath: string;
   private readonly buildsDir: string;
@@ -157,8 +160,20 @@ export class Builder {
 
   private bump(): void {
     this.version += 1;
-    for (const wake of this.waiters) wake();
+    // Long polls are answered on the next turn of the loop: the answer to the call that caused
+    // the change (build(), abort()) goes out first, and a burst of log lines wakes them once.
+    // Only polls that knew an older version are woken (later ones already know this one).
+    for (const wake of this.waiters) this.toWake.add(wake);
     this.waiters.clear();
+    if (!this.wakeScheduled) {
+      this.wakeScheduled = true;
+      setImmediate(() => {
+        this.wakeScheduled = false;
+        const wake = [...this.toWake];
+        this.toWake.clear();
+        for (const w of wake) w();
+      });
+    }
     // Log growth is persisted lazily (the version must survive a crash roughly, not exactly).
     if (!this.persistTimer) {
       this.persistTimer = setTimeout(() => {
@@ -301,8 +316,10 @@ export class Builder {
     this.job = job;
     this.transition("BUILDING");
     this.o.log.info({ cookie, project: args.project, arch: args.architecture, configUrl: scrub(args.configUrl) }, "build started");
-    this.running = job
-      .run()
+    // The job starts after this call's answer is written: its first fork blocks the loop for
+    // milliseconds, and the master is waiting for the answer.
+    this.running = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => job.run())
       .then((outcome) => this.finish(outcome))
       .catch((err) => this.o.log.error({ err, cookie }, "finishing the build failed"));
     return { state: "BUILDING", cookie };
@@ -461,8 +478,9 @@ export class Builder {
   /** Stop a running build (reported BUILDERFAIL) and wake all long polls. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
-    for (const wake of this.waiters) wake();
+    for (const wake of [...this.waiters, ...this.toWake]) wake();
     this.waiters.clear();
+    this.toWake.clear();
     if (this.job) void this.job.stop("abort");
     if (this.running) await this.running;
     if (this.persistTimer) clearTimeout(this.persistTimer);

@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync, realpathSync } from "node:fs";
 import { promisify } from "node:util";
+import { environHas, readProcFile } from "./procfs.js";
 
 const execFileP = promisify(execFile);
 
@@ -92,22 +93,28 @@ interface ProcInfo {
 }
 
 function readStat(pid: number): ProcInfo | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { pid, state: rest[0]!, ppid: Number(rest[1]), pgrp: Number(rest[2]), starttime: rest[19]! };
-  } catch {
-    return null;
-  }
+  const bytes = readProcFile(`/proc/${pid}/stat`);
+  if (!bytes) return null;
+  const stat = bytes.toString("latin1");
+  // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (rest.length < 20) return null;
+  return { pid, state: rest[0]!, ppid: Number(rest[1]), pgrp: Number(rest[2]), starttime: rest[19]! };
 }
 
-function hasMarker(pid: number, marker: string): boolean {
+function hasMarker(pid: number, entry: Buffer): boolean {
+  const environ = readProcFile(`/proc/${pid}/environ`);
+  return environ !== null && environHas(environ, entry);
+}
+
+/** Whether any process (a zombie included) is in process group `pgid`. */
+function groupHasMembers(pgid: number): boolean {
   try {
-    const environ = readFileSync(`/proc/${pid}/environ`, "latin1");
-    return environ.split("\0").includes(`${MARKER_VARIABLE}=${marker}`);
-  } catch {
-    return false;
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: members exist that we may not signal.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -131,6 +138,10 @@ export interface TreeSpec {
  * carrying its marker. Zombies are dead already and are left out. Never includes us.
  */
 export function findBuildProcesses(spec: TreeSpec): number[] {
+  // Without a marker, only the groups' members and their descendants count, and a descendant
+  // whose parents are gone has been re-parented away: empty groups mean nothing to find. This
+  // spares the walk of all of /proc after every command that left nothing behind.
+  if (spec.marker === undefined && !spec.groups.some(groupHasMembers)) return [];
   const infos = new Map<number, ProcInfo>();
   for (const pid of allPids()) {
     const info = readStat(pid);
@@ -138,9 +149,10 @@ export function findBuildProcesses(spec: TreeSpec): number[] {
   }
   const groups = new Set(spec.groups);
   const found = new Set<number>();
+  const entry = spec.marker === undefined ? null : Buffer.from(`${MARKER_VARIABLE}=${spec.marker}`, "latin1");
   for (const info of infos.values()) {
     if (info.pid === process.pid) continue;
-    if (groups.has(info.pgrp) || (spec.marker !== undefined && hasMarker(info.pid, spec.marker))) found.add(info.pid);
+    if (groups.has(info.pgrp) || (entry !== null && hasMarker(info.pid, entry))) found.add(info.pid);
   }
   // Descendants of anything found (they may have changed group and cleared the environment).
   let grew = true;

@@ -10,6 +10,7 @@ import { ResultCache, sha256File } from "../src/cache.js";
 import { readSlaveConfig } from "../src/config.js";
 import { checkConfigRef, checkConfigUrl, resultKind } from "../src/livebuild.js";
 import { findBuildProcesses, killBuild, MARKER_VARIABLE, mountsUnder, spawnInGroup, unmountUnder } from "../src/processes.js";
+import { environHas, readProcFile } from "../src/procfs.js";
 import { parseRange } from "../src/server.js";
 import { sleep, tempDir } from "./helpers.js";
 
@@ -177,6 +178,47 @@ describe("the cache", () => {
   });
 });
 
+describe("reading /proc", () => {
+  const env = (...entries: string[]) => Buffer.from(entries.map((e) => e + "\0").join(""), "latin1");
+  const entry = Buffer.from(`${MARKER_VARIABLE}=7-1.ab`, "latin1");
+  it.each([
+    ["first", env(`${MARKER_VARIABLE}=7-1.ab`, "PATH=/bin"), true],
+    ["in the middle", env("A=1", `${MARKER_VARIABLE}=7-1.ab`, "PATH=/bin"), true],
+    ["last, with no closing NUL", Buffer.from(`A=1\0${MARKER_VARIABLE}=7-1.ab`, "latin1"), true],
+    ["absent", env("A=1", "PATH=/bin"), false],
+    ["another build's value that starts the same", env(`${MARKER_VARIABLE}=7-1.abc`), false],
+    ["the text inside another variable", env(`X${MARKER_VARIABLE}=7-1.ab`), false],
+    ["the text as another variable's value", env(`NOTE=${MARKER_VARIABLE}=7-1.ab`), false],
+    ["a miss before a hit", env(`X${MARKER_VARIABLE}=7-1.ab`, `${MARKER_VARIABLE}=7-1.ab`), true],
+    ["empty", Buffer.alloc(0), false],
+  ])("finds the marker entry: %s", (_, environ, expected) => {
+    expect(environHas(environ, entry)).toBe(expected);
+  });
+
+  it("reads a process's whole environment, however large, and nothing for a process that is gone", async () => {
+    // One variable may hold at most 128 KiB (MAX_ARG_STRLEN): three of 100 000 bytes.
+    const big = "x".repeat(100_000);
+    const marker = `procfs.${process.pid}.${Date.now()}`;
+    const child = spawnInGroup("sleep", ["30"], {
+      cwd: "/",
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", BIG1: big, BIG2: big, BIG3: big, [MARKER_VARIABLE]: marker },
+      onOutput: () => {},
+    });
+    try {
+      await sleep(50);
+      const environ = readProcFile(`/proc/${child.pid}/environ`)!;
+      expect(environ.length).toBeGreaterThan(300_000);
+      expect(environHas(environ, Buffer.from(`${MARKER_VARIABLE}=${marker}`))).toBe(true);
+      expect(findBuildProcesses({ groups: [], marker })).toEqual([child.pid]);
+    } finally {
+      process.kill(child.pid!, "SIGKILL");
+    }
+    await child.exited;
+    expect(readProcFile(`/proc/${child.pid}/environ`)).toBeNull();
+    expect(readProcFile("/proc/0/stat")).toBeNull();
+  });
+});
+
 describe("processes", () => {
   it("kills a tree: group members, descendants, a setsid escapee and a TERM-ignoring child", async () => {
     const marker = `unit.${process.pid}.${Date.now()}`;
@@ -208,6 +250,18 @@ describe("processes", () => {
     expect(Date.now() - t0).toBeLessThan(4500);
     expect(findBuildProcesses(spec)).toEqual([]);
     expect((await running.exited).signal).toBe("SIGKILL");
+  });
+
+  it("finds what a finished command left in its group, and nothing once the group is empty", async () => {
+    const running = spawnInGroup("bash", ["-c", "sleep 300 & echo left"], { cwd: "/", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, onOutput: () => {} });
+    expect((await running.exited).code).toBe(0);
+    const spec = { groups: [running.pid!] };
+    const left = findBuildProcesses(spec);
+    expect(left).toHaveLength(1);
+    expect(readFileSync(`/proc/${left[0]}/cmdline`, "latin1")).toContain("sleep");
+    const result = await killBuild(spec, 5000, 500);
+    expect(result).toEqual({ survivors: [], signalled: 1 });
+    expect(findBuildProcesses(spec)).toEqual([]);
   });
 
   it("reports the exit status of the command itself and a missing command", async () => {
