@@ -128,13 +128,17 @@ describe("dispatch latency and finish detection, real slaves", () => {
         [ids],
       );
       expect(rows.every((r) => r.state === "SUCCEEDED")).toBe(true);
-      latencies.push(...rows.map((r) => Number(r.ms)));
+      // The issue's measure: request committed → the slave's build() answered, from the
+      // master's "build dispatched" lines (the same clock as requested_at: one machine).
+      const dispatched = masterLines(master.output(), "build dispatched").filter((l) => ids.includes(Number(l.build)));
+      expect(dispatched).toHaveLength(ids.length);
+      const phase = (k: string) => dispatched.map((l) => Number(l[k]));
+      latencies.push(...phase("acceptedAfterMs"));
       const p50 = pct(latencies, 50);
       const p99 = pct(latencies, 99);
-      report(`dispatch latency, ${n} slave(s) (${latencies.length} builds)`, `p50 ${ms(p50)}, p99 ${ms(p99)}`, "p99 ≤ 100 ms", p99 <= 100);
-      // Where the dispatch time went, from the master's "build dispatched" lines.
-      const dispatched = masterLines(master.output(), "build dispatched").filter((l) => ids.includes(Number(l.build)));
-      const phase = (k: string) => dispatched.map((l) => Number(l[k]));
+      report(`dispatch latency, ${n} slave(s) (${latencies.length} builds; request → slave accepted)`, `p50 ${ms(p50)}, p99 ${ms(p99)}`, "p99 ≤ 100 ms", p99 <= 100);
+      const recorded = rows.map((r) => Number(r.ms));
+      report(`  request → BUILDING recorded (started_at), ${n} slave(s)`, `p50 ${ms(pct(recorded, 50))}, p99 ${ms(pct(recorded, 99))}`, "-", true);
       report(
         "  of which (p50/p99): request → claimed; claim transaction; build() RPC; markBuildStarted",
         ["claimedAfterMs", "claimMs", "rpcMs", "markMs"].map((k) => `${pct(phase(k), 50)}/${pct(phase(k), 99)} ms`).join("; "),

@@ -252,6 +252,7 @@ export function createRpcHandler(options: RpcHandlerOptions): (req: IncomingMess
       counted = false;
     });
 
+    const t0 = performance.now();
     const body = await readBody(req, res, limit, bodyTimeoutMs, log);
     if (body === null) return;
 
@@ -295,6 +296,7 @@ export function createRpcHandler(options: RpcHandlerOptions): (req: IncomingMess
       return;
     }
     sendXml(res, xml);
+    log.debug({ method, ms: Math.round((performance.now() - t0) * 10) / 10 }, "rpc call answered");
   }
 
   return (req, res) => {
