@@ -4,6 +4,7 @@
 import { RpcClient, type Logger, type Pool } from "@lexbuilder/shared-models";
 import type { MasterConfig } from "./config.js";
 import type { Metrics } from "./metrics.js";
+import type { InFlight } from "./in-flight.js";
 
 export interface BuilderEndpoint {
   id: number;
@@ -36,7 +37,7 @@ export interface MasterContext {
   /** The clients of a builder the watcher pool knows (null when unknown or disabled). */
   clients(builderId: number): BuilderClients | null;
   /** Dispatch RPCs in flight, by build id: the watcher leaves these builds alone. */
-  dispatching: Set<number>;
+  dispatching: InFlight;
   /** True once stop() began: loops end, nothing new starts. */
   stopping(): boolean;
 }

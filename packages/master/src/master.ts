@@ -20,6 +20,7 @@ import { Judge } from "./judge.js";
 import { Metrics } from "./metrics.js";
 import { Scheduler } from "./scheduler.js";
 import { WatcherPool } from "./watcher.js";
+import { InFlight } from "./in-flight.js";
 
 /** The dispatcher's own connections: a claim and a batch of started marks at a time, plus one spare. */
 const DISPATCH_POOL_SIZE = 3;
@@ -45,7 +46,7 @@ export class Master {
     readonly log: Logger,
   ) {
     this.pool = createPool(config.databaseUrl, { max: config.dbPoolSize, applicationName: "lexbuilder-master" });
-    const dispatching = new Set<number>();
+    const dispatching = new InFlight();
     this.ctx = {
       config,
       pool: this.pool,

@@ -202,6 +202,8 @@ export class BuilderWatch {
       if (!this.active()) return;
       const answeredAt = Date.now();
       try {
+        // Dispatches go first; a running build's news can wait a moment.
+        if (status.state === "BUILDING") await this.ctx.dispatching.quiet(BUILDING_ANSWER_MS);
         await this.onStatus(status);
         if (status.state === "BUILDING") await sleep(Math.max(0, answeredAt + BUILDING_ANSWER_MS - Date.now()));
       } catch (err) {

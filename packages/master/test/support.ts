@@ -2,6 +2,7 @@
 import { createLogger, type Pool } from "@lexbuilder/shared-models";
 import { readMasterConfig, type MasterConfig } from "../src/config.js";
 import type { MasterContext } from "../src/context.js";
+import { InFlight } from "../src/in-flight.js";
 import { Metrics } from "../src/metrics.js";
 
 export function testContext(pool: Pool, url: string, env: Record<string, string> = {}): MasterContext & { config: MasterConfig } {
@@ -12,7 +13,7 @@ export function testContext(pool: Pool, url: string, env: Record<string, string>
     log: createLogger("test", { level: "silent" }),
     metrics: new Metrics(),
     clients: () => null,
-    dispatching: new Set(),
+    dispatching: new InFlight(),
     stopping: () => false,
   };
 }
