@@ -5,8 +5,7 @@
 // counted (Judge.dispatchFailed).
 import {
   claimQueuedBuilds,
-  queuedArchitectures,
-  listDispatchableBuilders,
+  listBuildersForQueuedBuilds,
   RpcFault,
   type ClaimedBuild,
   type Pool,
@@ -41,9 +40,7 @@ export class Dispatcher {
 
   private async pass(): Promise<void> {
     const { pool } = this;
-    const archs = new Set(await queuedArchitectures(pool));
-    if (archs.size === 0) return;
-    let free = (await listDispatchableBuilders(pool)).filter((b) => b.architectures.some((a) => archs.has(a)) && this.ctx.clients(b.id));
+    let free = (await listBuildersForQueuedBuilds(pool)).filter((b) => this.ctx.clients(b.id));
     // Claims until nothing more fits: a claim leaves out builders another claimer locked.
     while (free.length > 0 && !this.ctx.stopping()) {
       const t0 = performance.now();

@@ -80,7 +80,15 @@ export class Master {
       if (payload === null || payload.includes('"CANCELLING"')) this.canceller.wake();
     });
     this.listener.on(Channel.builders, (payload) => {
-      const id = payload ? Number((JSON.parse(payload) as { id?: unknown }).id) : NaN;
+      const note = (payload ? JSON.parse(payload) : {}) as { id?: unknown; state?: unknown; contact?: unknown };
+      const id = Number(note.id);
+      // A watcher's own record of an answer: its watch knows already, and only a builder that
+      // became idle can take work (with 100 builds dispatched at once, each BUILDING answer
+      // cost a row re-read and a dispatch pass).
+      if (note.contact === true && Number.isSafeInteger(id)) {
+        if (note.state === "IDLE") this.dispatcher.wake();
+        return;
+      }
       if (Number.isSafeInteger(id)) void this.watchers.syncOne(id);
       else void this.watchers.sync();
       this.dispatcher.wake();

@@ -107,6 +107,11 @@ describe("builders", () => {
       4,
     );
     expect(got).toHaveLength(4);
+    // Contacts say so, with the new state (the master acts on it without re-reading the row).
+    expect(got.slice(2)).toEqual([
+      { id: b.id, state: "IDLE", contact: true },
+      { id: b.id, state: "BUILDING", contact: true },
+    ]);
     const row = (await getBuilderById(db.pool, b.id))!;
     expect(row).toMatchObject({ architectures: ["amd64", "i386"], ready: false, notReadyReason: "lb is missing", state: "BUILDING", statusVersion: 3 });
     expect(row.lastContactAt).toBeInstanceOf(Date);

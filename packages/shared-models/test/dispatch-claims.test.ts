@@ -2,7 +2,7 @@
 // builders (queue order, architectures, preference order, busy and unready builders skipped),
 // two claimers never share a build, and the batch DISPATCHING → BUILDING is guarded by cookie.
 import { describe, expect, it } from "vitest";
-import { claimQueuedBuilds, markBuildsStarted, requestBuild } from "../src/index.js";
+import { claimQueuedBuilds, listBuildersForQueuedBuilds, markBuildsStarted, requestBuild } from "../src/index.js";
 import { useDispatchDatabase } from "./dispatch-fixture.js";
 
 const fixture = useDispatchDatabase();
@@ -15,6 +15,35 @@ async function queue(arch: string, priority = 0): Promise<number> {
 async function rows(sql: string, params: unknown[] = []) {
   return (await fixture.db.pool.query(sql, params)).rows;
 }
+
+describe("listBuildersForQueuedBuilds", () => {
+  it("lists free, enabled, ready, idle builders that can take a queued build, preferred first", async () => {
+    const amd = await builder(["amd64"]);
+    const arm = await builder(["arm64"]);
+    const both = await builder(["arm64", "amd64"]);
+    await builder(["amd64"], false); // not ready
+    const disabled = await builder(["amd64"]);
+    const offline = await builder(["amd64"]);
+    const failing = await builder(["amd64"]);
+    await fixture.db.pool.query("UPDATE builders SET enabled = false WHERE id = $1", [disabled]);
+    await fixture.db.pool.query("UPDATE builders SET state = 'OFFLINE' WHERE id = $1", [offline]);
+    await fixture.db.pool.query("UPDATE builders SET failure_count = 2 WHERE id = $1", [failing]);
+    await fixture.db.pool.query("UPDATE builders SET last_contact_at = now() - interval '1 minute' WHERE id = ANY($1)", [[amd, both, failing]]);
+    await fixture.db.pool.query("UPDATE builders SET last_contact_at = now() WHERE id = $1", [both]);
+    // Nothing queued: nobody.
+    expect(await listBuildersForQueuedBuilds(fixture.db.pool)).toEqual([]);
+    // An amd64 build: the amd64-capable ones, fewest failures first, then the most recently heard from.
+    const first = await queue("amd64");
+    const ids = async () => (await listBuildersForQueuedBuilds(fixture.db.pool)).map((b) => b.id);
+    expect(await ids()).toEqual([both, amd, failing]);
+    // A builder holding a build is not free.
+    await claimQueuedBuilds(fixture.db.pool, [both]);
+    expect(await rows("SELECT state FROM builds WHERE id = $1", [first])).toEqual([{ state: "DISPATCHING" }]);
+    // Only an arm64 build is queued now: the free arm64 builder ("both" holds the amd64 one).
+    await queue("arm64");
+    expect(await ids()).toEqual([arm]);
+  });
+});
 
 describe("claimQueuedBuilds", () => {
   it("gives builds in queue order to the first preferred builder of their architecture, in one call", async () => {

@@ -99,30 +99,6 @@ function toActive(r: ActiveRow): ActiveBuild {
   };
 }
 
-/** Architectures with at least one QUEUED build (the dispatcher's cheap first question). */
-export async function queuedArchitectures(db: Queryable): Promise<string[]> {
-  const { rows } = await db.query<{ architecture: string }>(
-    "SELECT DISTINCT architecture FROM builds WHERE state = 'QUEUED'",
-  );
-  return rows.map((r) => r.architecture);
-}
-
-export interface DispatchableBuilder {
-  id: number;
-  name: string;
-  architectures: string[];
-}
-
-/** Enabled, ready builders last seen IDLE that hold no build. */
-export async function listDispatchableBuilders(db: Queryable): Promise<DispatchableBuilder[]> {
-  const { rows } = await db.query<DispatchableBuilder>(
-    `SELECT id, name, architectures FROM builders
-      WHERE enabled AND ready AND state = 'IDLE' AND current_build_id IS NULL
-      ORDER BY failure_count, last_contact_at DESC NULLS LAST, id`,
-  );
-  return rows;
-}
-
 /**
  * In ONE transaction: lock the builder (still enabled, idle and free), take the highest-priority
  * oldest QUEUED build of an architecture it supports (SKIP LOCKED, so two claimers never wait on

@@ -132,7 +132,7 @@ export async function updateBuilderInfo(
 
 /**
  * A successful scan: the reported state and status version, the contact time, and the end of
- * any run of scan failures. Notifies only when the state changed.
+ * any run of scan failures. Notifies only when the state changed ({ id, state, contact: true }).
  */
 export async function recordBuilderContact(
   db: Queryable,
@@ -147,7 +147,9 @@ export async function recordBuilderContact(
     [id, contact.state, contact.statusVersion],
   );
   if (!rows[0]) return false;
-  if (rows[0].changed) await notify(db, Channel.builders, { id });
+  // Marked as the master's own record of an answer, with the state: the master needs neither to
+  // re-read the row nor to look for work unless the builder became idle.
+  if (rows[0].changed) await notify(db, Channel.builders, { id, state: contact.state, contact: true });
   return true;
 }
 
