@@ -72,17 +72,22 @@ async function finishedCount(db: TestDatabase, ids: number[]): Promise<number> {
  */
 const ROUND_PAUSE_MS = Number(process.env.BENCH_ROUND_PAUSE_MS ?? 1000);
 
+/** Enables the builders numbered below `n` (by the number ending their name), disables the rest, and waits until those n are idle. */
+async function enableFirstBuilders(db: TestDatabase, n: number): Promise<void> {
+  await db.pool.query("UPDATE builders SET enabled = (substring(name from '[0-9]+$')::int < $1)", [n]);
+  await waitUntil(`${n} idle builders`, async () => {
+    const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM builders WHERE enabled AND state = 'IDLE' AND ready AND current_build_id IS NULL");
+    return rows[0].n === n;
+  }, 300_000);
+}
+
 /**
  * `rounds` rounds of one build for each of the first `n` projects requested at once, each
  * round after the last one's builds finished and the builders are idle again. Returns the
  * build ids per round.
  */
 async function runRounds(db: TestDatabase, projects: number[], n: number, rounds: number): Promise<number[][]> {
-  await db.pool.query("UPDATE builders SET enabled = (substring(name from '[0-9]+$')::int < $1)", [n]);
-  await waitUntil(`${n} idle builders`, async () => {
-    const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM builders WHERE enabled AND state = 'IDLE' AND ready AND current_build_id IS NULL");
-    return rows[0].n === n;
-  }, 120_000);
+  await enableFirstBuilders(db, n);
   const all: number[][] = [];
   for (let r = 0; r < rounds; r++) {
     await new Promise((resolve) => setTimeout(resolve, ROUND_PAUSE_MS));
@@ -102,11 +107,7 @@ async function runRounds(db: TestDatabase, projects: number[], n: number, rounds
  * projects, with the first `n` builders enabled; resolves when all have finished.
  */
 async function runSpaced(db: TestDatabase, projects: number[], n: number, count: number, gapMs: number): Promise<number[]> {
-  await db.pool.query("UPDATE builders SET enabled = (substring(name from '[0-9]+$')::int < $1)", [n]);
-  await waitUntil(`${n} idle builders`, async () => {
-    const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM builders WHERE enabled AND state = 'IDLE' AND ready AND current_build_id IS NULL");
-    return rows[0].n === n;
-  }, 300_000);
+  await enableFirstBuilders(db, n);
   await new Promise((resolve) => setTimeout(resolve, ROUND_PAUSE_MS));
   const ids: number[] = [];
   for (let i = 0; i < count; i++) {
