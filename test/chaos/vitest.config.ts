@@ -17,6 +17,7 @@ export default defineConfig({
     root: here("../.."),
     include: ["test/chaos/**/*.test.ts", "test/bench/load-*.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
+    globalSetup: [here("../support/tmpdir-setup.ts")],
     testTimeout: 30 * 60_000,
     hookTimeout: 5 * 60_000,
     pool: "forks",
