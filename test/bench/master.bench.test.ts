@@ -306,6 +306,11 @@ describe("master CPU with idle builders (protocol-speaking stand-ins)", () => {
         await new Promise((r) => setTimeout(r, 60_000));
         const used = (cpuTicks(master.proc.pid!) - t0) / hz;
         const share = (100 * used) / ((Date.now() - w0) / 1000);
+        // Idling, not retrying: every builder answered its long polls (a stand-in refusing
+        // calls with 503 once made this bench measure scan retries).
+        const { rows: unwell } = await db.pool.query("SELECT count(*)::int AS n FROM builders WHERE state <> 'IDLE' OR scan_failures > 0");
+        expect(unwell[0].n).toBe(0);
+        expect(master.output()).not.toContain("builder scan failed");
         const rss = Number(/VmRSS:\s+([0-9]+)/.exec(readFileSync(`/proc/${master.proc.pid}/status`, "utf8"))![1]) / 1024;
         report(`master CPU, ${n} idle builders`, `${share.toFixed(1)} % of a core, RSS ${rss.toFixed(0)} MiB`, n === 1000 ? "≤ 25 %" : "-", n !== 1000 || share <= 25);
       } finally {
@@ -337,43 +342,65 @@ describe("collection throughput and memory, real slave", () => {
       execFileSync("mv", [tmp, join(slave.stateDir, "cache", sha)]);
       const size = mib * 1024 * 1024;
 
-      const c0 = Date.now();
-      const curlSum = execSync(`curl -sf -H "Authorization: Bearer ${slave.token}" ${slave.url}/files/${sha} | sha256sum`, { encoding: "utf8" }).split(" ")[0];
-      const curlSecs = (Date.now() - c0) / 1000;
-      expect(curlSum).toBe(sha);
-
-      // The master's collector on a build in COLLECTING.
+      // Three rounds, curl first in odd ones and the collector first in even ones, medians
+      // compared: one run of each swung from 64 % to 97 % with the page cache and the writeback
+      // of the previous run's 2 GiB.
       const ctx = testContext(db.pool, db.url, { LEXBUILDER_ARTIFACTS_DIR: artifacts });
       const b = await addBuilder(db.pool, { name: "collect", url: slave.url, token: slave.token });
       await db.pool.query("UPDATE builders SET architectures = '{amd64}', ready = true, state = 'IDLE' WHERE id = $1", [b.id]);
       const p = await createProject(db.pool, { name: "big", configUrl: "https://example.org/c.git", architecture: "amd64" });
-      const req = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
-      const claim = (await claimNextQueuedBuild(db.pool, { id: b.id }))!;
-      await markBuildStarted(db.pool, claim.id, claim.cookie);
-      await markCollecting(db.pool, claim.id, claim.cookie, {});
-      const active = (await getActiveBuild(db.pool, req.id))!;
       const collector = new Collector(ctx, new Judge(ctx));
       const clients = new BuilderClients({ id: b.id, name: "collect", url: slave.url, token: slave.token }, ctx.config);
-      const rss0 = process.memoryUsage().rss;
-      let peak = rss0;
-      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
-      const m0 = Date.now();
-      collector.ensure(active, [{ name: "live-image-amd64.img", sha256: sha, size: String(size), kind: "image" }], clients);
-      await collector.drain();
-      const masterSecs = (Date.now() - m0) / 1000;
-      clearInterval(sampler);
+      const curlRun = (): number => {
+        const c0 = Date.now();
+        const curlSum = execSync(`curl -sf -H "Authorization: Bearer ${slave.token}" ${slave.url}/files/${sha} | sha256sum`, { encoding: "utf8" }).split(" ")[0];
+        expect(curlSum).toBe(sha);
+        return (Date.now() - c0) / 1000;
+      };
+      let grewMax = 0;
+      const masterRun = async (): Promise<number> => {
+        const req = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
+        const claim = (await claimNextQueuedBuild(db.pool, { id: b.id }))!;
+        await markBuildStarted(db.pool, claim.id, claim.cookie);
+        await markCollecting(db.pool, claim.id, claim.cookie, {});
+        const active = (await getActiveBuild(db.pool, req.id))!;
+        const rss0 = process.memoryUsage().rss;
+        let peak = rss0;
+        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+        const m0 = Date.now();
+        collector.ensure(active, [{ name: "live-image-amd64.img", sha256: sha, size: String(size), kind: "image" }], clients);
+        await collector.drain();
+        const secs = (Date.now() - m0) / 1000;
+        clearInterval(sampler);
+        grewMax = Math.max(grewMax, (peak - rss0) / 1024 / 1024);
+        const { rows } = await db.pool.query("SELECT state, artifact_dir FROM builds WHERE id = $1", [req.id]);
+        expect(rows[0].state).toBe("SUCCEEDED");
+        // The next round writes its copy afresh (and the disk holds one at a time).
+        rmSync(join(artifacts, rows[0].artifact_dir), { recursive: true, force: true });
+        await db.pool.query("UPDATE builders SET current_build_id = NULL, state = 'IDLE' WHERE id = $1", [b.id]);
+        return secs;
+      };
+      const curlSecs: number[] = [];
+      const masterSecs: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        if (round % 2 === 0) {
+          curlSecs.push(curlRun());
+          masterSecs.push(await masterRun());
+        } else {
+          masterSecs.push(await masterRun());
+          curlSecs.push(curlRun());
+        }
+      }
       clients.close();
-      const { rows } = await db.pool.query("SELECT state FROM builds WHERE id = $1", [req.id]);
-      expect(rows[0].state).toBe("SUCCEEDED");
-      const ratio = curlSecs / masterSecs;
+      const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[1]!;
+      const ratio = median(curlSecs) / median(masterSecs);
       report(
-        `collection of ${mib} MiB`,
-        `master ${(mib / masterSecs).toFixed(0)} MiB/s vs curl|sha256sum ${(mib / curlSecs).toFixed(0)} MiB/s (${(ratio * 100).toFixed(0)} %)`,
+        `collection of ${mib} MiB (median of 3, order alternating)`,
+        `master ${(mib / median(masterSecs)).toFixed(0)} MiB/s vs curl|sha256sum ${(mib / median(curlSecs)).toFixed(0)} MiB/s (${(ratio * 100).toFixed(0)} %); rounds ${masterSecs.map((x, i) => `${(mib / x).toFixed(0)}/${(mib / curlSecs[i]!).toFixed(0)}`).join(", ")}`,
         "≥ 90 %",
         ratio >= 0.9,
       );
-      const grew = (peak - rss0) / 1024 / 1024;
-      report(`collector memory growth, ${mib} MiB image`, `${grew.toFixed(0)} MiB`, "flat (≤ 64 MiB)", grew <= 64);
+      report(`collector memory growth, ${mib} MiB image`, `${grewMax.toFixed(0)} MiB (largest of 3)`, "flat (≤ 64 MiB)", grewMax <= 64);
     } finally {
       await slave.stop();
       rmSync(artifacts, { recursive: true, force: true });
