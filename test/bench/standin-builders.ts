@@ -17,7 +17,7 @@ export interface StandinFarm {
  * WAITING; null makes stand-ins that only idle (build() is refused).
  */
 export async function startStandinBuilders(count: number, buildMs: number | null): Promise<StandinFarm> {
-  const proc = spawn(process.execPath, [SCRIPT, String(count), buildMs === null ? "idle" : String(buildMs)], { stdio: ["pipe", "pipe", "inherit"] });
+  const proc = spawn(process.execPath, [SCRIPT, String(count), buildMs === null ? "idle" : String(buildMs), STANDIN_TOKEN], { stdio: ["pipe", "pipe", "inherit"] });
   const exited = new Promise<void>((resolve) => proc.on("exit", () => resolve()));
   const base = await new Promise<string>((resolve, reject) => {
     let out = "";
