@@ -85,8 +85,11 @@ export class MasterLock {
     const c = this.client;
     this.client = null;
     if (c) {
-      await c.query("SELECT pg_advisory_unlock($1)", [MASTER_LOCK_KEY]).catch(() => {});
-      await c.end().catch(() => {});
+      // Ending the session releases its advisory lock; an unlock query first would only add a
+      // round trip that can hang when the database is unreachable. Bounded, for a prompt stop.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([c.end().catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
+      clearTimeout(timer);
     }
   }
 }

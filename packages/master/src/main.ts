@@ -60,10 +60,15 @@ async function main(): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     log.info({ signal }, "stopping");
-    const force = setTimeout(() => process.exit(1), 20_000);
+    // A last resort only: master.stop() bounds its own waits well within this.
+    const force = setTimeout(() => {
+      log.fatal("the master did not stop within 4.5 s; exiting anyway");
+      process.exit(1);
+    }, 4500);
     force.unref();
-    await master.stop().catch(() => {});
+    await master.stop().catch((err: Error) => log.error({ err: err.message }, "stopping the master failed"));
     await lock.release();
+    log.info("stopped");
     process.exit(0);
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));

@@ -22,6 +22,17 @@ import { Scheduler } from "./scheduler.js";
 import { WatcherPool } from "./watcher.js";
 import { InFlight } from "./in-flight.js";
 
+/**
+ * How long a stop waits for watch loops, dispatches and collections in flight. What is still
+ * running then is left as it stands: DISPATCHING, BUILDING and COLLECTING are resumed by the
+ * next master, so the stop never has to wait for a long download.
+ */
+const STOP_GRACE_MS = 3000;
+/** A pool's end() waits for every borrowed connection; one still busy must not hold the exit. */
+const POOL_END_GRACE_MS = 500;
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /** The dispatcher's own connections: a claim and a batch of started marks at a time, plus one spare. */
 const DISPATCH_POOL_SIZE = 3;
 
@@ -137,10 +148,9 @@ export class Master {
     this.janitor.stop();
     await this.scheduler.stop();
     await this.listener.stop();
-    await this.watchers.stop();
-    await this.dispatcher.drain();
-    await this.collector.drain();
-    await this.pool.end().catch(() => {});
-    await this.dispatchPool.end().catch(() => {});
+    // Closing the watchers gives up their long polls (30 s each) at once.
+    const inFlight = Promise.allSettled([this.watchers.stop(), this.dispatcher.drain(), this.collector.drain()]);
+    await Promise.race([inFlight, delay(STOP_GRACE_MS)]);
+    await Promise.race([Promise.allSettled([this.pool.end(), this.dispatchPool.end()]), delay(POOL_END_GRACE_MS)]);
   }
 }

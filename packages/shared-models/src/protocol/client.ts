@@ -51,6 +51,8 @@ export class RpcClient {
   private readonly maxResponseBytes: number;
   private readonly agent: http.Agent;
   private readonly transport: typeof http | typeof https;
+  /** Calls on the wire, each with a way to give it up: close() ends them. */
+  private readonly inFlight = new Set<(err: Error) => void>();
 
   constructor(opts: RpcClientOptions) {
     let base: URL;
@@ -132,8 +134,13 @@ export class RpcClient {
     }
   }
 
-  /** Closes kept-alive connections. The client still works afterwards (opening new ones). */
+  /**
+   * Closes kept-alive connections and gives up the calls in flight (a long poll would otherwise
+   * hold a stopping master for its whole wait). The client still works afterwards (opening new ones).
+   */
   close(): void {
+    const closed = new RpcTransportError("unreachable", `The call to the builder at ${this.url} was given up: the client was closed.`, this.url);
+    for (const giveUp of [...this.inFlight]) giveUp(closed);
     this.agent.destroy();
   }
 
@@ -144,6 +151,7 @@ export class RpcClient {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        this.inFlight.delete(giveUp);
         if (err) reject(err);
         else resolve(value!);
       };
@@ -162,6 +170,12 @@ export class RpcClient {
         settle(new RpcTransportError("timeout", `The builder at ${this.url} did not answer within ${seconds(this.timeoutMs)}.`, this.url));
         req.destroy();
       }, remaining);
+      // Settled first, so the destroyed socket's error is not taken for a stale one and retried.
+      const giveUp = (err: Error) => {
+        settle(err);
+        req.destroy();
+      };
+      this.inFlight.add(giveUp);
       req.on("error", (err: NodeJS.ErrnoException) => {
         if (settled) return;
         if (req.reusedSocket && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
