@@ -12,6 +12,7 @@ export * from "./db/channels.js";
 export * from "./db/listen.js";
 export * from "./db/migrate.js";
 export * from "./db/embedded.js";
+export * from "./db/roles.js";
 // Data access (issue 2, item 3).
 export * from "./passwords.js";
 export * from "./db/projects.js";

