@@ -147,8 +147,9 @@ describe("stopping the daemons with SIGTERM", () => {
     const done = await waitForBuildState(db.pool, id, ["SUCCEEDED", "FAILED"], 90_000);
     expect(done.state, done.failure_message ?? "").toBe("SUCCEEDED");
     expect(done.attempt).toBe(2);
-    // The stop is recorded as the builder's failure of the first attempt, and re-queued.
-    expect(done.failure_message).toMatch(/stopped during the build/);
+    // The first attempt ended as the builder's failure (the restarted slave reports it, or the
+    // master gave up on the slave first when the restart was slow) and was re-queued.
+    expect(done.failure_message).toMatch(/stopped during the build|stopped answering/);
     expect((await terminate(master.stop, IDLE_BOUND_MS)).code).toBe(0);
     await slave.stop();
   }, 150_000);
