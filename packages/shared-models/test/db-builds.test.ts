@@ -279,7 +279,7 @@ describe("api shapes", () => {
     const user = await createUser(db.pool, { name: "shaper", role: "builder", passwordHash: "scrypt$x" });
     const builder = await addBuilder(db.pool, { name: "shape-builder", url: "http://127.0.0.1:2", token: "t" });
     const p = await project({ configRef: "stable" });
-    const b = await requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0", requestedBy: user.id });
+    const b = await requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0", requestedBy: user.id, priority: ++priority });
     await updateBuilderInfo(db.pool, builder.id, { architectures: ["amd64"], info: {}, ready: true });
     await driveBuild(db.pool, b.id, "BUILDING", { builderId: builder.id });
     await appendLog(db.pool, b.id, 0, Buffer.from("RUN: lb build\n"));
