@@ -4,7 +4,7 @@
 import { readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { claimNextQueuedBuild } from "@lexbuilder/shared-models";
+import { claimQueuedBuilds } from "@lexbuilder/shared-models";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { fakeConf, makeConfigRepo, startSlave, waitForState, type ConfigRepo, type Slave } from "../packages/slave/test/helpers.js";
 import {
@@ -172,7 +172,7 @@ describe("the master killed -9 at every step", () => {
     await allIdle();
     await crashMaster();
     const id = await request("hello");
-    const claimed = await claimNextQueuedBuild(db.pool, { id: await builderId(db.pool, "one") });
+    const claimed = (await claimQueuedBuilds(db.pool, [await builderId(db.pool, "one")]))[0];
     expect(claimed?.id).toBe(id);
     expect((await buildRow(db.pool, id)).state).toBe("DISPATCHING");
     master = await restartMaster();
@@ -187,7 +187,7 @@ describe("the master killed -9 at every step", () => {
     await allIdle();
     await crashMaster();
     const id = await request("hello");
-    const claimed = await claimNextQueuedBuild(db.pool, { id: await builderId(db.pool, "two") });
+    const claimed = (await claimQueuedBuilds(db.pool, [await builderId(db.pool, "two")]))[0];
     expect(claimed?.id).toBe(id);
     await slaves[1]!.client.call("build", claimed!.cookie, { project: "hello", configUrl: repo.url, configRef: "main", architecture: "amd64" });
     master = await restartMaster();

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   addBuilder,
-  claimNextQueuedBuild,
+  claimQueuedBuilds,
   createProject,
   getActiveBuild,
   markBuildStarted,
@@ -360,7 +360,7 @@ describe("collection throughput and memory, real slave", () => {
       let grewMax = 0;
       const masterRun = async (): Promise<number> => {
         const req = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
-        const claim = (await claimNextQueuedBuild(db.pool, { id: b.id }))!;
+        const claim = (await claimQueuedBuilds(db.pool, [b.id]))[0]!;
         await markBuildStarted(db.pool, claim.id, claim.cookie);
         await markCollecting(db.pool, claim.id, claim.cookie, {});
         const active = (await getActiveBuild(db.pool, req.id))!;

@@ -9,8 +9,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendLog, createProject, createUser, freePort, hashPassword, insertManifest, requestBuild, transitionBuild } from "@lexbuilder/shared-models";
-import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
+import { appendLog, createProject, createUser, freePort, hashPassword, insertManifest, requestBuild } from "@lexbuilder/shared-models";
+import { createTestDatabase, driveBuild, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { fakeConf, makeConfigRepo, startSlave, type Slave } from "../../packages/slave/test/helpers.js";
 import { addBuilderViaCli, admin, startMaster, tempDir, waitUntil, type MasterProcess } from "../fullstack-helpers.js";
 import { startWebapp, type WebappProcess } from "../support/browser.js";
@@ -95,16 +95,15 @@ describe("page latency and throughput with 100k builds and a 50 MB log", () => {
     );
     await db.pool.query("ANALYZE");
     // The build with the big log: a real one, through the real functions.
-    const b = await requestBuild(db.pool, { projectId: projects[0]!.id, reason: "manual", configRef: "big-log" });
-    await transitionBuild(db.pool, b.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${b.id}-1`, attempt: 1 } });
-    await transitionBuild(db.pool, b.id, { from: "DISPATCHING", to: "BUILDING", set: { startedAt: "now" } });
+    const b = await requestBuild(db.pool, { projectId: projects[0]!.id, reason: "manual", configRef: "big-log", priority: 1_000_000 });
+    await driveBuild(db.pool, b.id, "BUILDING");
     const line = Buffer.from("I: Retrieving some package from the mirror, a typical line of a live-build log\n");
     const chunk = Buffer.concat(Array.from({ length: Math.ceil((1024 * 1024) / line.length) }, () => line)).subarray(0, 1024 * 1024);
     let off = 0;
     for (let i = 0; i < LOG_MB; i++) off = (await appendLog(db.pool, b.id, off, chunk))!;
-    await transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING" });
+    await driveBuild(db.pool, b.id, "COLLECTING");
     await insertManifest(db.pool, b.id, Array.from({ length: 400 }, (_, i) => ({ package: `package-${i}`, version: `1.${i}-1` })));
-    await transitionBuild(db.pool, b.id, { from: "COLLECTING", to: "SUCCEEDED" });
+    await driveBuild(db.pool, b.id, "SUCCEEDED");
     bigBuild = b.id;
     // BENCH_WEBAPP_NODE_OPTIONS (e.g. --import a profiler) goes to the webapp process only;
     // BENCH_WEBAPP_LOG_LEVEL=info measures the pages with their access lines written.

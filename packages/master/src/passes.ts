@@ -1,36 +1,19 @@
-// One pass at a time: a wake-up during a pass asks for one more pass right after it, so bursts
-// of notifications coalesce instead of running passes side by side.
+// A named pass (dispatch, cancel) run by a SerialRunner, its failures logged.
 import { errorMessage, type MasterContext } from "./context.js";
+import { SerialRunner } from "./serial-runner.js";
 
 export class PassRunner {
-  private running = false;
-  private again = false;
+  private readonly runner: SerialRunner;
 
-  constructor(
-    private readonly ctx: MasterContext,
-    private readonly what: string,
-    private readonly pass: () => Promise<void>,
-  ) {}
+  constructor(ctx: MasterContext, what: string, pass: () => Promise<void>) {
+    this.runner = new SerialRunner(pass, {
+      stopping: () => ctx.stopping(),
+      onError: (err) => ctx.log.error({ err: errorMessage(err) }, `${what} pass failed; the sweep will try again`),
+    });
+  }
 
   /** Runs a pass now, or right after the one in progress. */
   wake(): void {
-    if (this.ctx.stopping()) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    void (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.pass();
-        } while (this.again && !this.ctx.stopping());
-      } catch (err) {
-        this.ctx.log.error({ err: errorMessage(err) }, `${this.what} pass failed; the sweep will try again`);
-      } finally {
-        this.running = false;
-      }
-    })();
+    void this.runner.run();
   }
 }

@@ -3,7 +3,7 @@
 // (project, scheduled_for) makes it idempotent across restarts and double firings. On start
 // (and on every sweep) a slot missed since schedule_last_run queues exactly ONE catch-up build.
 // NOTIFY projects reloads the schedules (no restart needed); next/last run are kept current.
-import cron, { type ScheduledTask } from "node-cron";
+import cron from "node-cron";
 import {
   cronExpressionOf,
   lastRunAtOrBefore,
@@ -17,6 +17,7 @@ import {
   type Schedule,
 } from "@lexbuilder/shared-models";
 import { errorMessage, type MasterContext } from "./context.js";
+import { SerialRunner } from "./serial-runner.js";
 
 /** A firing may come a moment before or after its slot; the slot is the latest one ≤ now + this. */
 const FIRING_TOLERANCE_MS = 5000;
@@ -25,15 +26,40 @@ function projectSchedule(p: Project): Schedule | null {
   return scheduleOf(p);
 }
 
+/** A timer that fires at a cron expression's times. */
+export interface CronTask {
+  stop(): Promise<void> | void;
+}
+
+/** Time as the scheduler sees it: injectable, so tests fire a slot without waiting for it. */
+export interface SchedulerClock {
+  now(): Date;
+  /** Calls `fire` at every time `expression` matches in `timezone`. */
+  schedule(expression: string, timezone: string, name: string, fire: () => void): CronTask;
+}
+
+/** The wall clock and node-cron. */
+export const systemClock: SchedulerClock = {
+  now: () => new Date(),
+  schedule(expression, timezone, name, fire) {
+    const task = cron.schedule(expression, fire, { timezone, name });
+    return { stop: () => task.destroy() };
+  },
+};
+
 export class Scheduler {
-  private readonly tasks = new Map<number, { key: string; task: ScheduledTask }>();
-  private reloading: Promise<void> | null = null;
-  private reloadAgain = false;
+  private readonly tasks = new Map<number, { key: string; task: CronTask }>();
+  private readonly reloads: SerialRunner;
 
   constructor(
     private readonly ctx: MasterContext,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+    private readonly clock: SchedulerClock = systemClock,
+  ) {
+    this.reloads = new SerialRunner(() => this.reloadOnce(), {
+      stopping: () => ctx.stopping(),
+      onError: (err) => ctx.log.error({ err: errorMessage(err) }, "cannot load the schedules; the sweep will try again"),
+    });
+  }
 
   get scheduledProjects(): number {
     return this.tasks.size;
@@ -41,23 +67,7 @@ export class Scheduler {
 
   /** Re-reads every schedule; (re)creates tasks whose expression or zone changed; catches up. */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.reloadAgain = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      try {
-        do {
-          this.reloadAgain = false;
-          await this.reloadOnce();
-        } while (this.reloadAgain && !this.ctx.stopping());
-      } catch (err) {
-        this.ctx.log.error({ err: errorMessage(err) }, "cannot load the schedules; the sweep will try again");
-      } finally {
-        this.reloading = null;
-      }
-    })();
-    return this.reloading;
+    return this.reloads.run();
   }
 
   private async reloadOnce(): Promise<void> {
@@ -80,8 +90,8 @@ export class Scheduler {
       const key = `${expression}|${p.scheduleTz}`;
       const current = this.tasks.get(p.id);
       if (!current || current.key !== key) {
-        if (current) await current.task.destroy();
-        const task = cron.schedule(expression, () => this.fire(p.id), { timezone: p.scheduleTz, name: `lexbuilder-project-${p.id}` });
+        if (current) await current.task.stop();
+        const task = this.clock.schedule(expression, p.scheduleTz, `lexbuilder-project-${p.id}`, () => void this.fire(p.id));
         this.tasks.set(p.id, { key, task });
         log.info({ project: p.name, cron: expression, tz: p.scheduleTz }, "schedule loaded");
       }
@@ -89,7 +99,7 @@ export class Scheduler {
     }
     for (const [id, t] of [...this.tasks]) {
       if (seen.has(id)) continue;
-      await t.task.destroy();
+      await t.task.stop();
       this.tasks.delete(id);
       await setScheduleTimes(pool, id, { nextRun: null }).catch(() => {});
     }
@@ -97,7 +107,7 @@ export class Scheduler {
 
   /** After downtime: one build for the latest missed slot; and the next run kept current. */
   private async catchUp(p: Project, schedule: Schedule): Promise<void> {
-    const now = this.now();
+    const now = this.clock.now();
     const slot = missedSlot(schedule, p.scheduleTz, p.scheduleLastRun, now);
     const next = nextRunAfter(schedule, p.scheduleTz, now);
     if (slot) {
@@ -115,7 +125,7 @@ export class Scheduler {
       const p = (await listScheduledProjects(pool)).find((x) => x.id === projectId);
       const schedule = p ? projectSchedule(p) : null;
       if (!p || !schedule) return;
-      const now = this.now();
+      const now = this.clock.now();
       const slot = lastRunAtOrBefore(schedule, p.scheduleTz, new Date(now.getTime() + FIRING_TOLERANCE_MS));
       if (!slot) return;
       const next = nextRunAfter(schedule, p.scheduleTz, slot);
@@ -127,7 +137,7 @@ export class Scheduler {
   }
 
   async stop(): Promise<void> {
-    for (const t of this.tasks.values()) await t.task.destroy();
+    for (const t of this.tasks.values()) await t.task.stop();
     this.tasks.clear();
   }
 }

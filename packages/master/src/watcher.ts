@@ -1,11 +1,8 @@
 // One long-poll loop per enabled builder: status(knownVersion, 30) with a call timeout. Every
-// answer updates the builder's state and last contact, and is reconciled with what the
-// database says the builder holds: the cookie is checked on every answer (another cookie or
-// IDLE while a build is held = lost job → re-queued), log bytes are pulled as logSize grows,
-// and a WAITING slave's result moves the build on (OK → COLLECTING → collector; BUILDFAIL,
-// CONFIGFAIL → FAILED; BUILDERFAIL → re-queued, counted; ABORTED → CANCELLED when cancelling).
+// answer updates the builder's state and last contact; reconcile() decides what the answer
+// means for the build the database says the builder holds, and this module carries that out
+// (the database writes through build-transitions, the slave calls, the log pull).
 import {
-  appendLog,
   failBuild,
   finishCancel,
   getBuilderCurrentBuild,
@@ -26,9 +23,10 @@ import { BuilderClients, errorMessage, sleep, type MasterContext } from "./conte
 import type { Judge } from "./judge.js";
 import type { Collector } from "./collector.js";
 import type { Canceller } from "./canceller.js";
-import { slaveGet } from "./slave-http.js";
+import { LogPuller } from "./log-puller.js";
+import { reconcile, type Action, type Step, type Tidy } from "./reconcile.js";
+import { SerialRunner } from "./serial-runner.js";
 
-const LOG_FLUSH_BYTES = 256 * 1024;
 /** How often an unchanged builder's last contact is written. */
 const CONTACT_REFRESH_MS = 60_000;
 /**
@@ -48,13 +46,17 @@ export interface WatcherDeps {
 
 export class WatcherPool {
   private readonly watches = new Map<number, BuilderWatch>();
-  private syncing: Promise<void> | null = null;
-  private syncAgain = false;
+  private readonly syncRunner: SerialRunner;
 
   constructor(
     private readonly ctx: MasterContext,
     private readonly deps: WatcherDeps,
-  ) {}
+  ) {
+    this.syncRunner = new SerialRunner(() => this.syncOnce(), {
+      stopping: () => ctx.stopping(),
+      onError: (err) => ctx.log.error({ err: errorMessage(err) }, "cannot read the builders; the sweep will try again"),
+    });
+  }
 
   clients(builderId: number): BuilderClients | null {
     return this.watches.get(builderId)?.clients ?? null;
@@ -66,29 +68,17 @@ export class WatcherPool {
 
   /** Re-reads every builder: starts loops for new/enabled ones, stops removed/disabled ones. */
   sync(): Promise<void> {
-    if (this.syncing) {
-      this.syncAgain = true;
-      return this.syncing;
+    return this.syncRunner.run();
+  }
+
+  private async syncOnce(): Promise<void> {
+    const builders = await listBuildersWithTokens(this.ctx.pool);
+    const seen = new Set<number>();
+    for (const b of builders) {
+      seen.add(b.id);
+      this.apply(b);
     }
-    this.syncing = (async () => {
-      try {
-        do {
-          this.syncAgain = false;
-          const builders = await listBuildersWithTokens(this.ctx.pool);
-          const seen = new Set<number>();
-          for (const b of builders) {
-            seen.add(b.id);
-            this.apply(b);
-          }
-          for (const id of [...this.watches.keys()]) if (!seen.has(id)) this.stopOne(id);
-        } while (this.syncAgain && !this.ctx.stopping());
-      } catch (err) {
-        this.ctx.log.error({ err: errorMessage(err) }, "cannot read the builders; the sweep will try again");
-      } finally {
-        this.syncing = null;
-      }
-    })();
-    return this.syncing;
+    for (const id of [...this.watches.keys()]) if (!seen.has(id)) this.stopOne(id);
   }
 
   /** One builder changed (NOTIFY builders {id}). */
@@ -145,7 +135,7 @@ export class BuilderWatch {
   private lastContactWrite = 0;
   /** The last reconcile found no build held and nothing stray on the slave. */
   private holdsNothing = false;
-  private readonly pulling = new Map<number, Promise<void>>();
+  private readonly logs: LogPuller;
   /** "<build id> <revision>" last written, so an unchanged revision costs no query. */
   private revisionWritten = "";
 
@@ -155,6 +145,7 @@ export class BuilderWatch {
     endpoint: { id: number; name: string; url: string; token: string },
   ) {
     this.clients = new BuilderClients(endpoint, ctx.config);
+    this.logs = new LogPuller(ctx, endpoint);
   }
 
   private get id(): number {
@@ -266,122 +257,91 @@ export class BuilderWatch {
 
   /** What the database says this builder holds, against what the slave reports. */
   async reconcile(s: StatusResult): Promise<void> {
-    const { pool, log } = this.ctx;
-    const build = await getBuilderCurrentBuild(pool, this.id);
+    const build = await getBuilderCurrentBuild(this.ctx.pool, this.id);
     this.holdsNothing = !build && (s.state === "IDLE" || !s.cookie);
-    if (!build || !build.cookie) return this.stray(s);
-    if (this.ctx.dispatching.has(build.id)) return; // the dispatcher's build() is in flight
-    const ours = s.cookie === build.cookie && s.state !== "IDLE";
+    const action = reconcile({
+      build,
+      status: s,
+      dispatchInFlight: build !== null && this.ctx.dispatching.has(build.id),
+      builderName: this.name,
+      now: Date.now(),
+    });
+    if (action.kind !== "none") await this.apply(action, build!, s);
+  }
 
-    if (build.state === "DISPATCHING") {
-      if (!ours) {
-        // The master stopped between recording DISPATCHING and the slave accepting: give it back.
-        await giveBackBuild(pool, build.id, build.cookie, {
-          counted: false,
-          message: `The builder ${this.name} never accepted the build; it went back to the queue.`,
-          maxRequeues: this.ctx.config.requeueLimit,
-        });
-        return this.stray(s);
-      }
-      if (!(await markBuildStarted(pool, build.id, build.cookie))) return;
-      build.state = "BUILDING";
-    }
-
-    if (!ours) {
-      if (build.state === "CANCELLING") {
-        await finishCancel(pool, build.id);
-        this.ctx.metrics.countFinished("CANCELLED");
-        return this.stray(s);
-      }
-      const why =
-        s.state === "IDLE"
-          ? `The builder ${this.name} is idle and no longer has build ${build.cookie} (was it restarted?).`
-          : `The builder ${this.name} reports build ${s.cookie ?? "(none)"} instead of ${build.cookie}.`;
-      log.warn({ builder: this.name, build: build.id, expected: build.cookie, reported: s.cookie, state: s.state }, "cookie mismatch: job lost");
-      await this.deps.judge.lostJob({ id: this.id, name: this.name }, build, why);
-      return this.stray(s);
-    }
-
-    if (s.configRevision && this.revisionWritten !== `${build.id} ${s.configRevision}`) {
-      await setConfigRevision(pool, build.id, build.cookie, s.configRevision);
-      this.revisionWritten = `${build.id} ${s.configRevision}`;
-    }
-    await this.pullLog(build, s);
-
-    switch (build.state) {
-      case "BUILDING":
-        if (s.state === "WAITING") await this.finished(build, s);
-        return;
-      case "COLLECTING":
-        if (s.state === "WAITING") this.deps.collector.ensure(build, s.files ?? [], this.clients);
-        return;
-      case "CANCELLING":
-        if (s.state === "BUILDING") await this.deps.canceller.abort(build, this.clients);
-        else if (s.state === "WAITING") {
-          if (await finishCancel(pool, build.id)) this.ctx.metrics.countFinished("CANCELLED");
-          await this.clean(build.cookie);
+  private async apply(action: Exclude<Action, { kind: "none" }>, build: ActiveBuild, s: StatusResult): Promise<void> {
+    const { pool, config, log, metrics } = this.ctx;
+    const builder = { id: this.id, name: this.name };
+    switch (action.kind) {
+      case "tidy":
+        return this.tidy(action.tidy);
+      case "requeueUnaccepted":
+        await giveBackBuild(pool, build.id, build.cookie!, { counted: false, message: action.message, maxRequeues: config.requeueLimit });
+        return this.tidy(action.tidy);
+      case "finishCancel":
+        if (await finishCancel(pool, build.id)) metrics.countFinished("CANCELLED");
+        return this.tidy(action.tidy);
+      case "lost":
+        log.warn({ builder: this.name, build: build.id, expected: build.cookie, reported: s.cookie, state: s.state }, "cookie mismatch: job lost");
+        await this.deps.judge.lostJob(builder, build, action.message);
+        return this.tidy(action.tidy);
+      case "follow":
+        if (action.markStarted) {
+          if (!(await markBuildStarted(pool, build.id, build.cookie!))) return;
+          build.state = "BUILDING";
         }
-        return;
-      default:
-        return;
+        if (s.configRevision && this.revisionWritten !== `${build.id} ${s.configRevision}`) {
+          await setConfigRevision(pool, build.id, build.cookie!, s.configRevision);
+          this.revisionWritten = `${build.id} ${s.configRevision}`;
+        }
+        await this.logs.pull(build, s);
+        return this.take(action.step, build, s);
     }
   }
 
-  private async finished(build: ActiveBuild, s: StatusResult): Promise<void> {
+  /** The next step of a build the slave holds under our cookie. */
+  private async take(step: Step, build: ActiveBuild, s: StatusResult): Promise<void> {
     const { pool, metrics, log } = this.ctx;
     const cookie = build.cookie!;
-    let detectedAfterMs: number | undefined;
-    if (s.finishedAt) {
-      const t = Date.parse(s.finishedAt);
-      if (Number.isFinite(t)) {
-        detectedAfterMs = Math.max(0, Date.now() - t);
-        metrics.finishDetection.observe(detectedAfterMs / 1000);
-      }
+    if (step.kind === "startCollecting" || step.kind === "fail" || step.kind === "builderFailed") {
+      const detectedAfterMs = step.detectedAfterMs ?? undefined;
+      if (detectedAfterMs !== undefined) metrics.finishDetection.observe(detectedAfterMs / 1000);
+      log.info({ build: build.id, cookie, result: s.result, builder: this.name, detectedAfterMs }, "build finished on its builder");
     }
-    const message = s.message ?? "";
-    log.info({ build: build.id, cookie, result: s.result, builder: this.name, detectedAfterMs }, "build finished on its builder");
-    switch (s.result) {
-      case "OK":
+    switch (step.kind) {
+      case "none":
+        return;
+      case "startCollecting":
         if (await markCollecting(pool, build.id, cookie, { configRevision: s.configRevision ?? null })) {
           build.state = "COLLECTING";
           this.deps.collector.ensure(build, s.files ?? [], this.clients);
         }
         return;
-      case "BUILDFAIL":
-        if (await failBuild(pool, build.id, cookie, "build", message || "The build failed; see the log.", "BUILDFAIL")) metrics.countFinished("FAILED");
-        break;
-      case "CONFIGFAIL":
-        if (await failBuild(pool, build.id, cookie, "config", message || "The configuration could not be fetched; see the log.", "CONFIGFAIL"))
-          metrics.countFinished("FAILED");
-        break;
-      case "ABORTED":
-        // Aborted without a cancel (e.g. the slave's own build timeout).
-        if (await failBuild(pool, build.id, cookie, "build", message || "The build was aborted on the builder.", "ABORTED")) metrics.countFinished("FAILED");
-        break;
-      case "BUILDERFAIL":
-      default:
-        await this.deps.judge.lostJob(
-          { id: this.id, name: this.name },
-          build,
-          `The builder ${this.name} failed the build${message ? `: ${message}` : ""}.`,
-        );
-        break;
+      case "collect":
+        this.deps.collector.ensure(build, s.files ?? [], this.clients);
+        return;
+      case "fail":
+        if (await failBuild(pool, build.id, cookie, step.failureKind, step.message, step.result)) metrics.countFinished("FAILED");
+        return this.clean(cookie);
+      case "builderFailed":
+        await this.deps.judge.lostJob({ id: this.id, name: this.name }, build, step.message);
+        return this.clean(cookie);
+      case "abort":
+        return this.deps.canceller.abort(build, this.clients);
+      case "finishCancel":
+        if (await finishCancel(pool, build.id)) metrics.countFinished("CANCELLED");
+        return this.clean(cookie);
     }
-    await this.clean(cookie);
   }
 
   /** The slave has something the database does not give it: abort or clean it. */
-  private async stray(s: StatusResult): Promise<void> {
-    if (!s.cookie) return;
+  private async tidy(t: Tidy): Promise<void> {
+    if (!t) return;
     try {
-      if (s.state === "BUILDING") {
-        this.ctx.log.warn({ builder: this.name, cookie: s.cookie }, "aborting a build the master does not expect");
-        await this.clients.control.call("abort", s.cookie);
-      } else if (s.state === "WAITING") {
-        await this.clients.control.call("clean", s.cookie);
-      }
+      if (t.call === "abort") this.ctx.log.warn({ builder: this.name, cookie: t.cookie }, "aborting a build the master does not expect");
+      await this.clients.control.call(t.call, t.cookie);
     } catch (err) {
-      this.ctx.log.warn({ builder: this.name, cookie: s.cookie, err: errorMessage(err) }, "cannot tidy a stray build on the builder");
+      this.ctx.log.warn({ builder: this.name, cookie: t.cookie, err: errorMessage(err) }, "cannot tidy a stray build on the builder");
     }
   }
 
@@ -389,55 +349,8 @@ export class BuilderWatch {
     try {
       await this.clients.control.call("clean", cookie);
     } catch (err) {
-      // The next status shows what is left; stray() cleans it then.
+      // The next status shows what is left; tidy() cleans it then.
       this.ctx.log.warn({ builder: this.name, cookie, err: errorMessage(err) }, "clean failed; will retry");
-    }
-  }
-
-  /** Pulls the log from the build's current size to what the slave reported (one pull at a time). */
-  async pullLog(build: ActiveBuild, s: StatusResult): Promise<void> {
-    const target = Number(s.logSize ?? 0);
-    if (!Number.isFinite(target) || target <= build.logSize) return;
-    const running = this.pulling.get(build.id);
-    if (running) return running;
-    const p = this.doPullLog(build.id, build.cookie!, build.logSize, target).finally(() => this.pulling.delete(build.id));
-    this.pulling.set(build.id, p);
-    return p;
-  }
-
-  private async doPullLog(buildId: number, cookie: string, from: number, target: number): Promise<void> {
-    const { pool, log, config } = this.ctx;
-    let offset = from;
-    try {
-      const res = await slaveGet(
-        this.clients.endpoint.url,
-        `/builds/${encodeURIComponent(cookie)}/log?offset=${offset}`,
-        this.clients.endpoint.token,
-        config.controlTimeoutMs,
-      );
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      const flush = async () => {
-        if (pendingBytes === 0) return true;
-        const buf = Buffer.concat(pending, pendingBytes);
-        pending = [];
-        pendingBytes = 0;
-        const next = await appendLog(pool, buildId, offset, buf);
-        if (next === null) return false; // someone else appended (a stale pull): stop
-        offset = next;
-        return true;
-      };
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= LOG_FLUSH_BYTES && !(await flush())) {
-          res.destroy();
-          return;
-        }
-      }
-      await flush();
-    } catch (err) {
-      log.warn({ builder: this.name, build: buildId, err: errorMessage(err), offset, target }, "cannot pull the build log; will retry");
     }
   }
 }

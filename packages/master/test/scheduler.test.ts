@@ -1,9 +1,9 @@
 // Daily builds: slots, one catch-up after downtime, no duplicates across restarts or double
-// firings, schedule changes without a restart, and one real node-cron firing.
+// firings, schedule changes without a restart, and a timer firing through an injected clock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProject, requestBuild, updateProject, type Project } from "@lexbuilder/shared-models";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
-import { Scheduler } from "../src/scheduler.js";
+import { Scheduler, systemClock, type SchedulerClock } from "../src/scheduler.js";
 import { testContext } from "./support.js";
 
 let db: TestDatabase;
@@ -38,7 +38,20 @@ async function times(projectId: number): Promise<{ last: string | null; next: st
 }
 
 function scheduler(now: () => Date): Scheduler {
-  return new Scheduler(testContext(db.pool, db.url), now);
+  return new Scheduler(testContext(db.pool, db.url), { now, schedule: systemClock.schedule });
+}
+
+/** A clock whose time the test sets and whose timers fire when the test says. */
+class ManualClock implements SchedulerClock {
+  readonly timers = new Map<string, { expression: string; timezone: string; fire: () => void }>();
+  constructor(public time: Date) {}
+  now(): Date {
+    return this.time;
+  }
+  schedule(expression: string, timezone: string, name: string, fire: () => void) {
+    this.timers.set(name, { expression, timezone, fire });
+    return { stop: () => void this.timers.delete(name) };
+  }
 }
 
 describe("the scheduler", () => {
@@ -113,23 +126,40 @@ describe("the scheduler", () => {
     await s.stop();
   });
 
-  it("fires for real with node-cron, once for the slot", async () => {
-    const p = await project({ scheduleCron: "* * * * *" }, null);
-    const s = scheduler(() => new Date());
+  it("queues the slot's build when its timer fires, once however often it fires", async () => {
+    const p = await project({ scheduleCron: "* * * * *", scheduleTz: "Europe/Paris" }, null);
+    const clock = new ManualClock(new Date("2026-03-05T12:00:30Z"));
+    const s = new Scheduler(testContext(db.pool, db.url), clock);
     await s.reload();
-    const deadline = Date.now() + 65_000;
-    let builds = await dailyBuilds(p.id);
-    while (builds.length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      builds = await dailyBuilds(p.id);
-    }
+    const timer = clock.timers.get(`lexbuilder-project-${p.id}`)!;
+    expect(timer).toMatchObject({ expression: "* * * * *", timezone: "Europe/Paris" });
+    expect(await dailyBuilds(p.id)).toHaveLength(0);
+
+    clock.time = new Date("2026-03-05T12:01:00.030Z");
+    timer.fire();
+    await waitFor(async () => (await dailyBuilds(p.id)).length > 0);
     await s.fire(p.id); // a second firing within the same minute changes nothing
+    const builds = await dailyBuilds(p.id);
+    expect(builds.map((b) => b.scheduled_for.toISOString())).toEqual(["2026-03-05T12:01:00.000Z"]);
+    expect(await times(p.id)).toEqual({ last: "2026-03-05T12:01:00.000Z", next: "2026-03-05T12:02:00.000Z" });
+
     await s.stop();
-    builds = await dailyBuilds(p.id);
-    expect(builds).toHaveLength(1);
-    const slot = builds[0]!.scheduled_for;
-    expect(slot.getUTCSeconds()).toBe(0);
-    expect(slot.getUTCMilliseconds()).toBe(0);
-    expect(Date.now() - slot.getTime()).toBeLessThan(60_000);
-  }, 90_000);
+    expect(clock.timers.size).toBe(0);
+  });
+
+  it("hands valid expressions to node-cron and stops its timers", async () => {
+    const fired: number[] = [];
+    const task = systemClock.schedule("30 6 * * *", "Europe/Paris", "lexbuilder-test-timer", () => fired.push(1));
+    await task.stop();
+    expect(fired).toEqual([]);
+  });
 });
+
+/** Polls `check` until it holds, failing after a deadline. */
+async function waitFor(check: () => Promise<boolean>, deadlineMs = 10_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("the expected change did not happen within the deadline");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

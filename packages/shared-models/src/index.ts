@@ -29,6 +29,7 @@ export * from "./api-shapes.js";
 // Master lifecycle, schedules and retention (issue 4).
 export * from "./schedule.js";
 export * from "./db/build-lifecycle.js";
+export * from "./db/build-transitions.js";
 export * from "./db/dispatch-claims.js";
 export * from "./db/schedules.js";
 export * from "./db/retention.js";

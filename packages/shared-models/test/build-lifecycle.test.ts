@@ -3,7 +3,7 @@
 // counting, success and cancel releasing the builder.
 import { describe, expect, it } from "vitest";
 import {
-  claimNextQueuedBuild,
+  claimQueuedBuilds,
   countBuilderFailure,
   failBuild,
   finishCancel,
@@ -21,6 +21,11 @@ import { useDispatchDatabase } from "./dispatch-fixture.js";
 const fixture = useDispatchDatabase();
 const { builder, project } = fixture;
 
+/** The dispatcher's claim for one builder: its build, or null. */
+async function claimFor(builderId: number) {
+  return (await claimQueuedBuilds(fixture.db.pool, [builderId]))[0] ?? null;
+}
+
 async function state(id: number) {
   const { rows } = await fixture.db.pool.query("SELECT state, attempt, cookie, builder_id, requeue_count, failure_kind, log_size FROM builds WHERE id = $1", [id]);
   return rows[0];
@@ -31,36 +36,36 @@ async function holder(builderId: number): Promise<number | null> {
   return rows[0].current_build_id;
 }
 
-describe("claimNextQueuedBuild", () => {
+describe("claiming for one builder", () => {
   it("takes the highest priority first, then the oldest, and records DISPATCHING with a cookie before any RPC", async () => {
     const b = await builder(["amd64"]);
     const low = await requestBuild(fixture.db.pool, { projectId: await project("amd64", 0), reason: "manual" });
     const high = await requestBuild(fixture.db.pool, { projectId: await project("amd64", 10), reason: "manual" });
     const low2 = await requestBuild(fixture.db.pool, { projectId: await project("amd64", 0), reason: "manual" });
-    const c1 = await claimNextQueuedBuild(fixture.db.pool, { id: b });
+    const c1 = await claimFor(b);
     expect(c1).toMatchObject({ id: high.id, cookie: `${high.id}-1`, attempt: 1, builderId: b });
     expect(await state(high.id)).toMatchObject({ state: "DISPATCHING", cookie: `${high.id}-1`, builder_id: b });
     expect(await holder(b)).toBe(high.id);
     // The builder is busy now: nothing more for it.
-    expect(await claimNextQueuedBuild(fixture.db.pool, { id: b })).toBeNull();
+    expect(await claimFor(b)).toBeNull();
     await fixture.db.pool.query("UPDATE builders SET current_build_id = NULL WHERE id = $1", [b]);
-    expect((await claimNextQueuedBuild(fixture.db.pool, { id: b }))?.id).toBe(low.id);
+    expect((await claimFor(b))?.id).toBe(low.id);
     await fixture.db.pool.query("UPDATE builders SET current_build_id = NULL WHERE id = $1", [b]);
-    expect((await claimNextQueuedBuild(fixture.db.pool, { id: b }))?.id).toBe(low2.id);
+    expect((await claimFor(b))?.id).toBe(low2.id);
   });
 
   it("matches architectures and skips builders that are not ready", async () => {
     const arm = await builder(["arm64"]);
     const notReady = await builder(["amd64"], false);
     await requestBuild(fixture.db.pool, { projectId: await project("amd64"), reason: "manual" });
-    expect(await claimNextQueuedBuild(fixture.db.pool, { id: arm })).toBeNull();
-    expect(await claimNextQueuedBuild(fixture.db.pool, { id: notReady })).toBeNull();
+    expect(await claimFor(arm)).toBeNull();
+    expect(await claimFor(notReady)).toBeNull();
   });
 
   it("gives each build to exactly one of many concurrent claimers", async () => {
     const builders = await Promise.all(Array.from({ length: 8 }, () => builder(["amd64"])));
     const builds = await Promise.all(Array.from({ length: 5 }, async () => requestBuild(fixture.db.pool, { projectId: await project(), reason: "manual" })));
-    const claims = await Promise.all(builders.map((id) => claimNextQueuedBuild(fixture.db.pool, { id })));
+    const claims = await Promise.all(builders.map((id) => claimFor(id)));
     const got = claims.filter((c) => c !== null).map((c) => c!.id);
     expect(got.sort()).toEqual(builds.map((b) => b.id).sort());
     expect(new Set(claims.filter((c) => c).map((c) => c!.builderId)).size).toBe(5);
@@ -72,7 +77,7 @@ describe("giving back, failing, finishing", () => {
     const b = await builder(["amd64"]);
     const req = await requestBuild(fixture.db.pool, { projectId: await project(), reason: "manual" });
     for (let i = 1; i <= 3; i++) {
-      const c = (await claimNextQueuedBuild(fixture.db.pool, { id: b }))!;
+      const c = (await claimFor(b))!;
       expect(c.cookie).toBe(`${req.id}-${i}`);
       await markBuildStarted(fixture.db.pool, c.id, c.cookie);
       await appendLog(fixture.db.pool, c.id, 0, Buffer.from("attempt log\n"));
@@ -85,7 +90,7 @@ describe("giving back, failing, finishing", () => {
   it("does not count an uncounted give-back, resets the log, and ignores a stale cookie", async () => {
     const b = await builder(["amd64"]);
     const req = await requestBuild(fixture.db.pool, { projectId: await project(), reason: "manual" });
-    const c = (await claimNextQueuedBuild(fixture.db.pool, { id: b }))!;
+    const c = (await claimFor(b))!;
     await appendLog(fixture.db.pool, c.id, 0, Buffer.from("some log\n"));
     expect(await giveBackBuild(fixture.db.pool, c.id, "999-9", { counted: false, message: "x", maxRequeues: 3 })).toBeNull();
     expect(await giveBackBuild(fixture.db.pool, c.id, c.cookie, { counted: false, message: "x", maxRequeues: 3 })).toBe("QUEUED");
@@ -96,7 +101,7 @@ describe("giving back, failing, finishing", () => {
     const b = await builder(["amd64"]);
     await fixture.db.pool.query("UPDATE builders SET failure_count = 3 WHERE id = $1", [b]);
     const req = await requestBuild(fixture.db.pool, { projectId: await project(), reason: "manual" });
-    const c = (await claimNextQueuedBuild(fixture.db.pool, { id: b }))!;
+    const c = (await claimFor(b))!;
     expect(await withTransaction(fixture.db.pool, (t) => markSucceeded(t, c.id, c.cookie, "x/1"))).toBe(false);
     expect(await markBuildStarted(fixture.db.pool, c.id, c.cookie)).toBe(true);
     expect(await markCollecting(fixture.db.pool, c.id, "wrong-1", {})).toBe(false);
@@ -113,7 +118,7 @@ describe("giving back, failing, finishing", () => {
   it("ends a cancel and releases the builder", async () => {
     const b = await builder(["amd64"]);
     const req = await requestBuild(fixture.db.pool, { projectId: await project(), reason: "manual" });
-    const c = (await claimNextQueuedBuild(fixture.db.pool, { id: b }))!;
+    const c = (await claimFor(b))!;
     await markBuildStarted(fixture.db.pool, c.id, c.cookie);
     expect(await cancelBuild(fixture.db.pool, req.id)).toEqual({ state: "CANCELLING" });
     expect(await finishCancel(fixture.db.pool, req.id)).toBe(true);

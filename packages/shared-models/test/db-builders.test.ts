@@ -4,25 +4,23 @@ import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
 import {
   addBuilder,
   BuilderExistsError,
-  claimBuilder,
   deleteBuilder,
   disableBuilder,
   enableBuilder,
   getBuilderById,
   getBuilderByName,
   getBuilderWithToken,
-  incrementBuilderFailureCount,
   listBuilders,
   listBuildersWithTokens,
   recordBuilderContact,
   recordScanFailure,
-  releaseBuilder,
-  setBuilderFailureCount,
   setBuilderState,
   updateBuilderInfo,
 } from "../src/db/builders.js";
 import { createProject } from "../src/db/projects.js";
-import { getBuildRow, requestBuild, transitionBuild } from "../src/db/builds.js";
+import { getBuildRow, requestBuild } from "../src/db/builds.js";
+import { countBuilderFailure } from "../src/db/build-lifecycle.js";
+import { driveBuild } from "../src/testing/drive.js";
 import { Channel } from "../src/db/channels.js";
 
 let db: TestDatabase;
@@ -41,7 +39,8 @@ async function builder() {
 async function build() {
   n++;
   const p = await createProject(db.pool, { name: `bp${n}`, configUrl: "https://example.org/c.git", architecture: "amd64" });
-  return requestBuild(db.pool, { projectId: p.id, reason: "manual" });
+  // Each new build first in the queue, so a test can claim it.
+  return requestBuild(db.pool, { projectId: p.id, reason: "manual", priority: n });
 }
 
 async function collectNotifications(channel: string, fn: () => Promise<void>, expected: number): Promise<unknown[]> {
@@ -79,7 +78,7 @@ describe("builders", () => {
     const got = await collectNotifications(
       Channel.builders,
       async () => {
-        await setBuilderFailureCount(db.pool, b.id, 4);
+        await db.pool.query("UPDATE builders SET failure_count = 4 WHERE id = $1", [b.id]);
         await recordScanFailure(db.pool, b.id);
         expect(await disableBuilder(db.pool, b.id, "5 failures in a row")).toBe(true);
         expect(await getBuilderById(db.pool, b.id)).toMatchObject({ enabled: false, disabledReason: "5 failures in a row", failureCount: 4 });
@@ -127,35 +126,17 @@ describe("builders", () => {
     await recordBuilderContact(db.pool, b.id, { state: "IDLE", statusVersion: 9 });
     expect(await recordScanFailure(db.pool, b.id)).toBe(1);
     expect(await recordScanFailure(db.pool, 999999)).toBe(0);
-    expect(await incrementBuilderFailureCount(db.pool, b.id)).toBe(1);
-    expect(await incrementBuilderFailureCount(db.pool, b.id)).toBe(2);
-    await setBuilderFailureCount(db.pool, b.id, 0);
-    expect((await getBuilderById(db.pool, b.id))!.failureCount).toBe(0);
-  });
-
-  it("claims a free builder once, and releases only for the holder's build", async () => {
-    const b1 = await builder();
-    const b2 = await builder();
-    const x = await build();
-    const y = await build();
-    expect(await claimBuilder(db.pool, b1.id, x.id)).toBe(true);
-    expect(await claimBuilder(db.pool, b1.id, y.id)).toBe(false); // busy
-    expect(await claimBuilder(db.pool, b2.id, x.id)).toBe(false); // build held elsewhere
-    expect(await releaseBuilder(db.pool, b1.id, y.id)).toBe(false); // not the holder's build
-    expect((await getBuilderById(db.pool, b1.id))!.currentBuildId).toBe(x.id);
-    expect(await releaseBuilder(db.pool, b1.id, x.id)).toBe(true);
-    expect(await releaseBuilder(db.pool, b1.id, x.id)).toBe(false);
-    // Concurrent claims of one builder: exactly one wins.
-    const builds = await Promise.all([build(), build(), build(), build(), build()]);
-    const results = await Promise.all(builds.map((bb) => claimBuilder(db.pool, b2.id, bb.id)));
-    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await countBuilderFailure(db.pool, b.id, "lost a job", 5)).toEqual({ failureCount: 1, disabled: false });
+    expect(await countBuilderFailure(db.pool, b.id, "lost a job", 2)).toEqual({ failureCount: 2, disabled: true });
+    expect((await getBuilderById(db.pool, b.id))!.failureCount).toBe(2);
   });
 
   it("deletes a builder, leaving its builds without one", async () => {
     const b = await builder();
     const x = await build();
-    await transitionBuild(db.pool, x.id, { from: "QUEUED", to: "DISPATCHING", set: { builderId: b.id, cookie: `${x.id}-1`, attempt: 1 } });
-    await claimBuilder(db.pool, b.id, x.id);
+    await updateBuilderInfo(db.pool, b.id, { architectures: ["amd64"], info: {}, ready: true });
+    await driveBuild(db.pool, x.id, "DISPATCHING", { builderId: b.id });
+    expect((await getBuilderById(db.pool, b.id))!.currentBuildId).toBe(x.id);
     expect(await deleteBuilder(db.pool, b.id)).toBe(true);
     expect(await deleteBuilder(db.pool, b.id)).toBe(false);
     expect(await getBuilderById(db.pool, b.id)).toBeNull();

@@ -4,28 +4,25 @@ import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
 import { createProject, SYSTEM_VIEWER, type Project } from "../src/db/projects.js";
 import {
   BuildStateError,
-  cancelBuild,
-  countBuildsByState,
   DuplicateBuildError,
   DuplicateScheduledBuildError,
   getBuild,
   getBuildRow,
   IdempotencyKeyUsedError,
-  listActiveBuilds,
   listBuilds,
-  listQueuedBuilds,
   ProjectInactiveError,
   requestBuild,
   retryBuild,
-  transitionBuild,
   type Build,
 } from "../src/db/builds.js";
+import { cancelBuild } from "../src/db/build-transitions.js";
+import { driveBuild } from "../src/testing/drive.js";
 import { deactivateProject } from "../src/db/projects.js";
 import { createUser } from "../src/db/users.js";
-import { addBuilder } from "../src/db/builders.js";
+import { addBuilder, updateBuilderInfo } from "../src/db/builders.js";
 import { withTransaction } from "../src/db/pool.js";
 import { Channel } from "../src/db/channels.js";
-import { BUILD_STATES, BUILD_TRANSITIONS, IllegalTransitionError, type BuildState } from "../src/states.js";
+import { BUILD_STATES, type BuildState } from "../src/states.js";
 import { addArtifact, listArtifacts } from "../src/db/artifacts.js";
 import { appendLog } from "../src/db/logs.js";
 import { toApiBuild, toApiBuildListItem, toApiProject } from "../src/api-shapes.js";
@@ -38,30 +35,12 @@ async function project(extra: Partial<Parameters<typeof createProject>[1]> = {})
   return createProject(db.pool, { name: `p${n}`, configUrl: "https://example.org/c.git", architecture: "amd64", ...extra });
 }
 
-/** Walks a fresh build along legal transitions to `state` (the shortest path from QUEUED). */
-const PATH: Record<BuildState, BuildState[]> = {
-  QUEUED: [],
-  DISPATCHING: ["DISPATCHING"],
-  BUILDING: ["DISPATCHING", "BUILDING"],
-  COLLECTING: ["DISPATCHING", "BUILDING", "COLLECTING"],
-  SUCCEEDED: ["DISPATCHING", "BUILDING", "COLLECTING", "SUCCEEDED"],
-  FAILED: ["FAILED"],
-  CANCELLING: ["DISPATCHING", "CANCELLING"],
-  CANCELLED: ["CANCELLED"],
-};
+/** A fresh build walked through the writer functions to `state`; each one first in the queue. */
+let priority = 1000;
 async function buildIn(state: BuildState, p?: Project): Promise<Build> {
   const proj = p ?? (await project());
-  const b = await requestBuild(db.pool, { projectId: proj.id, reason: "manual" });
-  let from: BuildState = "QUEUED";
-  for (const to of PATH[state]) {
-    const ok = await transitionBuild(db.pool, b.id, {
-      from,
-      to,
-      set: to === "FAILED" ? { failureKind: "build", failureMessage: "lb build failed" } : to === "DISPATCHING" ? { cookie: `${b.id}-1`, attempt: 1 } : {},
-    });
-    expect(ok).toBe(true);
-    from = to;
-  }
+  const b = await requestBuild(db.pool, { projectId: proj.id, reason: "manual", priority: ++priority });
+  await driveBuild(db.pool, b.id, state);
   return (await getBuildRow(db.pool, b.id))!;
 }
 
@@ -102,7 +81,7 @@ describe("requestBuild", () => {
     const m = await requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0" });
     await expect(requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0" })).rejects.toBeInstanceOf(DuplicateBuildError);
     await expect(requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0" })).rejects.toMatchObject({ existingBuildId: m.id });
-    expect(await transitionBuild(db.pool, first.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${first.id}-1`, attempt: 1 } })).toBe(true);
+    expect(await cancelBuild(db.pool, first.id)).toEqual({ state: "CANCELLED" });
     const again = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
     expect(again.id).toBeGreaterThan(first.id);
   });
@@ -127,8 +106,8 @@ describe("requestBuild", () => {
     await expect(requestBuild(db.pool, { projectId: p.id, reason: "api", requestedBy: alice.id, idempotencyKey: "k-1" })).rejects.toMatchObject({
       existingBuildId: first.id,
     });
-    expect(await transitionBuild(db.pool, first.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${first.id}-1`, attempt: 1 } })).toBe(true);
-    // Dispatched: without the key a repeat would queue a second build; with it, it does not.
+    expect(await cancelBuild(db.pool, first.id)).toEqual({ state: "CANCELLED" });
+    // Out of the queue: without the key a repeat would queue a second build; with it, it does not.
     const err = await requestBuild(db.pool, { projectId: p.id, reason: "api", requestedBy: alice.id, idempotencyKey: "k-1" }).catch((e) => e);
     expect(err).toBeInstanceOf(IdempotencyKeyUsedError);
     expect(err.existingBuildId).toBe(first.id);
@@ -187,108 +166,6 @@ describe("requestBuild", () => {
   });
 });
 
-describe("transitionBuild", () => {
-  it("allows every legal transition from its state and refuses it from any other state", async () => {
-    for (const from of BUILD_STATES) {
-      for (const to of BUILD_TRANSITIONS[from]) {
-        const b = await buildIn(from);
-        const set = to === "FAILED" ? { failureKind: "builder" as const } : {};
-        // From a wrong state: nothing happens.
-        const wrong = BUILD_STATES.find((s) => s !== from && BUILD_TRANSITIONS[s].includes(to))!;
-        if (wrong) expect(await transitionBuild(db.pool, b.id, { from: wrong, to, set }), `${wrong}->${to} on a ${from} build`).toBe(false);
-        expect(await transitionBuild(db.pool, b.id, { from, to, set }), `${from}->${to}`).toBe(true);
-        const after = (await getBuildRow(db.pool, b.id))!;
-        expect(after.state).toBe(to);
-        if (to === "SUCCEEDED" || to === "FAILED" || to === "CANCELLED") expect(after.finishedAt).toBeInstanceOf(Date);
-        // The same transition again is stale.
-        if (from !== to) expect(await transitionBuild(db.pool, b.id, { from, to, set })).toBe(false);
-      }
-    }
-  });
-
-  it("throws for an illegal transition before touching the database", async () => {
-    const b = await buildIn("SUCCEEDED");
-    await expect(transitionBuild(db.pool, b.id, { from: "SUCCEEDED", to: "QUEUED" })).rejects.toBeInstanceOf(IllegalTransitionError);
-    await expect(transitionBuild(db.pool, b.id, { from: "QUEUED", to: "SUCCEEDED" })).rejects.toBeInstanceOf(IllegalTransitionError);
-    expect((await getBuildRow(db.pool, b.id))!.state).toBe("SUCCEEDED");
-  });
-
-  it("requires a failure kind for FAILED and refuses one elsewhere", async () => {
-    const b = await buildIn("BUILDING");
-    await expect(transitionBuild(db.pool, b.id, { from: "BUILDING", to: "FAILED" })).rejects.toThrow(/failure kind/);
-    await expect(transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", set: { failureKind: "build" } })).rejects.toThrow(/failure kind/);
-  });
-
-  it("checks the cookie when given", async () => {
-    const b = await buildIn("BUILDING");
-    expect(b.cookie).toBe(`${b.id}-1`);
-    expect(await transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", cookie: `${b.id}-2` })).toBe(false);
-    expect(await transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", cookie: null })).toBe(false);
-    expect((await getBuildRow(db.pool, b.id))!.state).toBe("BUILDING");
-    expect(
-      await transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", cookie: `${b.id}-1`, set: { configRevision: "abc123", slaveResult: "OK" } }),
-    ).toBe(true);
-    const after = (await getBuildRow(db.pool, b.id))!;
-    expect(after).toMatchObject({ state: "COLLECTING", configRevision: "abc123", slaveResult: "OK" });
-    expect(after.updatedAt.getTime()).toBeGreaterThanOrEqual(b.updatedAt.getTime());
-  });
-
-  it("sets the given columns, with 'now' meaning the database clock", async () => {
-    const b = await buildIn("QUEUED");
-    const builder = await addBuilder(db.pool, { name: "b-set", url: "http://127.0.0.1:1", token: "t" });
-    const when = new Date("2026-03-04T05:06:07Z");
-    expect(
-      await transitionBuild(db.pool, b.id, {
-        from: "QUEUED",
-        to: "DISPATCHING",
-        cookie: null,
-        set: { cookie: `${b.id}-1`, attempt: 1, builderId: builder.id, dispatchedAt: "now", startedAt: when, requeueCount: 2, artifactDir: "p/x" },
-      }),
-    ).toBe(true);
-    const after = (await getBuildRow(db.pool, b.id))!;
-    expect(after).toMatchObject({ cookie: `${b.id}-1`, attempt: 1, builderId: builder.id, startedAt: when, requeueCount: 2, artifactDir: "p/x" });
-    expect(Math.abs(after.dispatchedAt!.getTime() - Date.now())).toBeLessThan(60_000);
-  });
-
-  it("notifies on commit only: a rolled-back transition changes nothing and says nothing", async () => {
-    const b = await buildIn("QUEUED");
-    const listener = new pg.Client({ connectionString: db.url });
-    await listener.connect();
-    const got: { id: number; state: string }[] = [];
-    listener.on("notification", (m) => got.push(JSON.parse(m.payload!)));
-    await listener.query(`LISTEN ${Channel.builds}`);
-    await expect(
-      withTransaction(db.pool, async (c) => {
-        expect(await transitionBuild(c, b.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${b.id}-1`, attempt: 1 } })).toBe(true);
-        throw new Error("the RPC failed");
-      }),
-    ).rejects.toThrow("the RPC failed");
-    expect((await getBuildRow(db.pool, b.id))!.state).toBe("QUEUED");
-    await withTransaction(db.pool, (c) => transitionBuild(c, b.id, { from: "QUEUED", to: "CANCELLED" }));
-    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    await new Promise((r) => setTimeout(r, 100));
-    await listener.end();
-    expect(got.filter((n) => n.id === b.id)).toEqual([{ id: b.id, state: "CANCELLED" }]);
-  });
-
-  it("lets exactly one of 20 concurrent dispatchers win", async () => {
-    const b = await buildIn("QUEUED");
-    const results = await Promise.all(
-      Array.from({ length: 20 }, async (_, i) => {
-        const client = await db.pool.connect();
-        try {
-          return await transitionBuild(client, b.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${b.id}-${i + 1}`, attempt: i + 1 } });
-        } finally {
-          client.release();
-        }
-      }),
-    );
-    expect(results.filter(Boolean)).toHaveLength(1);
-    const winner = results.indexOf(true);
-    expect((await getBuildRow(db.pool, b.id))!).toMatchObject({ state: "DISPATCHING", cookie: `${b.id}-${winner + 1}`, attempt: winner + 1 });
-  });
-});
-
 describe("cancelBuild", () => {
   it("cancels from each state as the rules say", async () => {
     const expected: Record<BuildState, BuildState | "error"> = {
@@ -338,7 +215,7 @@ describe("retryBuild", () => {
   it("keeps the milestone and refuses a retry while an identical build is queued", async () => {
     const p = await project();
     const b = await requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "2.0" });
-    await transitionBuild(db.pool, b.id, { from: "QUEUED", to: "FAILED", set: { failureKind: "config" } });
+    await driveBuild(db.pool, b.id, "FAILED");
     const r = await retryBuild(db.pool, b.id, null);
     expect(r).toMatchObject({ milestone: "2.0", reason: "retry" });
     await expect(retryBuild(db.pool, b.id, null)).rejects.toBeInstanceOf(DuplicateBuildError);
@@ -378,22 +255,6 @@ describe("reading builds", () => {
     const retries = await listBuilds(db.pool, { viewer: SYSTEM_VIEWER, reason: "retry" });
     expect(retries.every((b) => b.reason === "retry")).toBe(true);
   });
-
-  it("counts by state and lists active and queued builds", async () => {
-    const before = await countBuildsByState(db.pool);
-    const building = await buildIn("BUILDING");
-    const cancelling = await buildIn("CANCELLING");
-    const after = await countBuildsByState(db.pool);
-    expect(after.BUILDING).toBe(before.BUILDING + 1);
-    expect(after.CANCELLING).toBe(before.CANCELLING + 1);
-    expect(after.QUEUED).toBe(before.QUEUED);
-    const active = (await listActiveBuilds(db.pool)).map((b) => b.id);
-    expect(active).toContain(building.id);
-    expect(active).toContain(cancelling.id);
-    const queued = await listQueuedBuilds(db.pool);
-    expect(queued.every((b) => b.state === "QUEUED")).toBe(true);
-    for (let i = 1; i < queued.length; i++) expect(queued[i - 1]!.priority).toBeGreaterThanOrEqual(queued[i]!.priority);
-  });
 });
 
 describe("hostile ids and limits", () => {
@@ -418,13 +279,13 @@ describe("api shapes", () => {
     const user = await createUser(db.pool, { name: "shaper", role: "builder", passwordHash: "scrypt$x" });
     const builder = await addBuilder(db.pool, { name: "shape-builder", url: "http://127.0.0.1:2", token: "t" });
     const p = await project({ configRef: "stable" });
-    const b = await requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0", requestedBy: user.id });
-    await transitionBuild(db.pool, b.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${b.id}-1`, attempt: 1, builderId: builder.id, dispatchedAt: "now" } });
-    await transitionBuild(db.pool, b.id, { from: "DISPATCHING", to: "BUILDING", set: { startedAt: "now" } });
+    const b = await requestBuild(db.pool, { projectId: p.id, reason: "milestone", milestone: "1.0", requestedBy: user.id, priority: ++priority });
+    await updateBuilderInfo(db.pool, builder.id, { architectures: ["amd64"], info: {}, ready: true });
+    await driveBuild(db.pool, b.id, "BUILDING", { builderId: builder.id });
     await appendLog(db.pool, b.id, 0, Buffer.from("RUN: lb build\n"));
-    await transitionBuild(db.pool, b.id, { from: "BUILDING", to: "COLLECTING", set: { configRevision: "0123abcd", slaveResult: "OK" } });
+    await driveBuild(db.pool, b.id, "COLLECTING", { configRevision: "0123abcd" });
     await addArtifact(db.pool, { buildId: b.id, name: "live-image-amd64.hybrid.iso", kind: "image", sha256: "c".repeat(64), size: 123, storedPath: "x/y.iso" });
-    await transitionBuild(db.pool, b.id, { from: "COLLECTING", to: "SUCCEEDED" });
+    await driveBuild(db.pool, b.id, "SUCCEEDED");
     const detail = (await getBuild(db.pool, b.id))!;
     const arts = await listArtifacts(db.pool, b.id);
     const json = JSON.parse(JSON.stringify(toApiBuild(detail, arts)));

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
 import { createProject, type Project } from "../src/db/projects.js";
-import { requestBuild, transitionBuild } from "../src/db/builds.js";
+import { requestBuild } from "../src/db/builds.js";
+import { failBuild } from "../src/db/build-transitions.js";
 import { createUser } from "../src/db/users.js";
 import { diffManifests, getManifest, insertManifest, parseManifest, searchPackages } from "../src/db/manifests.js";
 import { addArtifact, deleteArtifactsOfBuild, getArtifact, listArtifacts } from "../src/db/artifacts.js";
@@ -16,7 +17,7 @@ async function project(extra: { private?: boolean } = {}): Promise<Project> {
 async function build(p: Project, ref = "main"): Promise<number> {
   const b = await requestBuild(db.pool, { projectId: p.id, reason: "manual", configRef: ref });
   // Leave QUEUED so the next identical request is allowed.
-  await transitionBuild(db.pool, b.id, { from: "QUEUED", to: "FAILED", set: { failureKind: "build" } });
+  expect(await failBuild(db.pool, b.id, null, "build", "lb build failed")).toBe(true);
   return b.id;
 }
 

@@ -19,7 +19,8 @@ import {
   updateProject,
   type Viewer,
 } from "../src/db/projects.js";
-import { requestBuild, transitionBuild } from "../src/db/builds.js";
+import { requestBuild } from "../src/db/builds.js";
+import { cancelBuild } from "../src/db/build-transitions.js";
 import { createUser } from "../src/db/users.js";
 import { Channel } from "../src/db/channels.js";
 
@@ -164,11 +165,11 @@ describe("lists and schedules", () => {
   it("lists projects with their latest build", async () => {
     const p = await createProject(db.pool, { name: "with-builds", ...cfg });
     const b1 = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
-    await transitionBuild(db.pool, b1.id, { from: "QUEUED", to: "CANCELLED" });
+    await cancelBuild(db.pool, b1.id);
     const b2 = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
     const row = (await listProjects(db.pool, SYSTEM_VIEWER)).find((x) => x.name === "with-builds")!;
     expect(row).toMatchObject({ lastBuildId: b2.id, lastBuildState: "QUEUED", lastBuildFinishedAt: null });
-    await transitionBuild(db.pool, b2.id, { from: "QUEUED", to: "CANCELLED" });
+    await cancelBuild(db.pool, b2.id);
     const again = (await listProjects(db.pool, SYSTEM_VIEWER)).find((x) => x.name === "with-builds")!;
     expect(again.lastBuildState).toBe("CANCELLED");
     expect(again.lastBuildFinishedAt).toBeInstanceOf(Date);

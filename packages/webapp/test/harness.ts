@@ -17,12 +17,11 @@ import {
   insertManifest,
   requestBuild,
   setProjectMembers,
-  transitionBuild,
   type Pool,
   type ProjectInput,
   type Role,
 } from "@lexbuilder/shared-models";
-import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
+import { createTestDatabase, driveBuild, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { createApp } from "../src/app.js";
 import type { WebappConfig } from "../src/config.js";
 import { WebCaches } from "../src/cache/web-caches.js";
@@ -124,12 +123,12 @@ export async function seedSucceededBuild(
     reason: options.milestone ? "milestone" : "manual",
     milestone: options.milestone ?? null,
     configRef: `seed-${Math.random().toString(36).slice(2)}`,
+    // First in the queue, so the claim below takes this build and no other.
+    priority: 1_000_000,
   });
-  const cookie = `${build.id}-1`;
-  await transitionBuild(h.pool, build.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie, attempt: 1, dispatchedAt: "now" } });
-  await transitionBuild(h.pool, build.id, { from: "DISPATCHING", to: "BUILDING", set: { startedAt: "now" } });
+  await driveBuild(h.pool, build.id, "BUILDING");
   if (options.log) await appendLog(h.pool, build.id, 0, Buffer.from(options.log));
-  await transitionBuild(h.pool, build.id, { from: "BUILDING", to: "COLLECTING", set: { configRevision: "0123456789abcdef0123456789abcdef01234567", slaveResult: "OK" } });
+  await driveBuild(h.pool, build.id, "COLLECTING", { configRevision: "0123456789abcdef0123456789abcdef01234567" });
   const artifacts = [];
   for (const f of options.files ?? []) {
     const rel = join("p", String(build.id), f.name);
@@ -147,7 +146,7 @@ export async function seedSucceededBuild(
     );
   }
   if (options.manifest) await insertManifest(h.pool, build.id, options.manifest.map(([p, v]) => ({ package: p, version: v })));
-  await transitionBuild(h.pool, build.id, { from: "COLLECTING", to: "SUCCEEDED" });
+  await driveBuild(h.pool, build.id, "SUCCEEDED", { artifactDir: join("p", String(build.id)) });
   return { build, artifacts };
 }
 

@@ -1,7 +1,8 @@
 // The live log: SSE delivers appended bytes as they arrive (LISTEN/NOTIFY), resumes from an
 // offset, never splits a UTF-8 character, and ends when the build does.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendLog, requestBuild, transitionBuild } from "@lexbuilder/shared-models";
+import { appendLog, requestBuild } from "@lexbuilder/shared-models";
+import { driveBuild } from "@lexbuilder/shared-models/testing";
 import { loginAs, seedProject, startHarness, type Client, type Harness } from "./harness.js";
 
 let h: Harness;
@@ -76,9 +77,8 @@ function openStream(path: string, client: Client, headers: Record<string, string
 }
 
 async function runningBuild(ref: string) {
-  const b = await requestBuild(h.pool, { projectId, reason: "manual", configRef: ref });
-  await transitionBuild(h.pool, b.id, { from: "QUEUED", to: "DISPATCHING", set: { cookie: `${b.id}-1`, attempt: 1 } });
-  await transitionBuild(h.pool, b.id, { from: "DISPATCHING", to: "BUILDING", set: { startedAt: "now" } });
+  const b = await requestBuild(h.pool, { projectId, reason: "manual", configRef: ref, priority: 1_000_000 });
+  await driveBuild(h.pool, b.id, "BUILDING");
   return b;
 }
 
@@ -100,7 +100,7 @@ describe("live log", () => {
     await s.until(() => s.text().endsWith("é\n"));
     expect(s.text()).toBe("RUN: lb config\nRUN: lb build\né\n");
     expect(s.events.filter((x) => x.event === "log").at(-1)!.id).toBe("32");
-    await transitionBuild(h.pool, b.id, { from: "BUILDING", to: "FAILED", set: { failureKind: "build", failureMessage: "lb build failed" } });
+    await driveBuild(h.pool, b.id, "FAILED", { failureMessage: "lb build failed" });
     await s.until((ev) => ev.some((x) => x.event === "end"));
     expect(s.events.some((x) => x.event === "state" && JSON.parse(x.data).state === "FAILED")).toBe(true);
     s.close();
@@ -116,8 +116,8 @@ describe("live log", () => {
     const page = await bob.get(`/builds/${b.id}`);
     expect(page.text).toMatch(new RegExp(`data-stream="/builds/${b.id}/log/stream" data-offset="14"`));
     expect(page.text).toContain("one\ntwo\nthree\n</pre>");
-    await transitionBuild(h.pool, b.id, { from: "BUILDING", to: "CANCELLING" });
-    await transitionBuild(h.pool, b.id, { from: "CANCELLING", to: "CANCELLED" });
+    await driveBuild(h.pool, b.id, "CANCELLING");
+    await driveBuild(h.pool, b.id, "CANCELLED");
     const done = openStream(`/builds/${b.id}/log/stream?offset=14`, bob);
     await done.ready;
     await done.until((ev) => ev.some((x) => x.event === "end"));

@@ -1,6 +1,6 @@
 // CSRF, escaping of hostile text in every field, path tricks, headers, login throttling.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addArtifact, appendLog, createApiToken, getProjectByName, listAudit, requestBuild, transitionBuild } from "@lexbuilder/shared-models";
+import { addArtifact, appendLog, createApiToken, getProjectByName, listAudit, requestBuild, failBuild } from "@lexbuilder/shared-models";
 import { Client, loginAs, seedProject, seedSucceededBuild, startHarness, type Harness } from "./harness.js";
 
 const XSS = `<script>alert(1)</script>"'><img src=x onerror=alert(2)>`;
@@ -71,7 +71,7 @@ describe("escaping", () => {
       /* the schema refuses such names: nothing to render */
     });
     const failed = await requestBuild(h.pool, { projectId: p.id, reason: "manual", configRef: "fail-ref" });
-    await transitionBuild(h.pool, failed.id, { from: "QUEUED", to: "FAILED", set: { failureKind: "config", failureMessage: XSS } });
+    await failBuild(h.pool, failed.id, null, "config", XSS);
     await appendLog(h.pool, failed.id, 0, Buffer.from(XSS));
     await createApiToken(h.pool, h.users.alice!.id, XSS.slice(0, 80));
     for (const path of [

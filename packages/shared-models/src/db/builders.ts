@@ -170,43 +170,6 @@ export async function setBuilderState(db: Queryable, id: number, state: BuilderS
   return true;
 }
 
-export async function setBuilderFailureCount(db: Queryable, id: number, count: number): Promise<boolean> {
-  const { rowCount } = await db.query("UPDATE builders SET failure_count = $2 WHERE id = $1", [id, count]);
-  return (rowCount ?? 0) > 0;
-}
-
-/** One more counted failure; returns the new count (0 if there is no such builder). */
-export async function incrementBuilderFailureCount(db: Queryable, id: number): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    "UPDATE builders SET failure_count = failure_count + 1 WHERE id = $1 RETURNING failure_count AS n",
-    [id],
-  );
-  return rows[0]?.n ?? 0;
-}
-
-/**
- * Marks the builder as holding the build, only if it holds none and no other builder holds
- * this build. True if it did.
- */
-export async function claimBuilder(db: Queryable, builderId: number, buildId: number): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE builders SET current_build_id = $2
-      WHERE id = $1 AND current_build_id IS NULL
-        AND NOT EXISTS (SELECT 1 FROM builders o WHERE o.current_build_id = $2)`,
-    [builderId, buildId],
-  );
-  return (rowCount ?? 0) > 0;
-}
-
-/** Frees the builder, only if it holds this build. True if it did. */
-export async function releaseBuilder(db: Queryable, builderId: number, buildId: number): Promise<boolean> {
-  const { rowCount } = await db.query("UPDATE builders SET current_build_id = NULL WHERE id = $1 AND current_build_id = $2", [
-    builderId,
-    buildId,
-  ]);
-  return (rowCount ?? 0) > 0;
-}
-
 /** Removes a builder; its past builds keep their history with no builder. */
 export async function deleteBuilder(db: Queryable, id: number): Promise<boolean> {
   const { rowCount } = await db.query("DELETE FROM builders WHERE id = $1", [id]);

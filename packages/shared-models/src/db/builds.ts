@@ -1,20 +1,10 @@
-// Builds: requests, the queue, and the guarded state changes every actor goes through.
+// Builds: requests, retries and reads. State changes are in build-transitions.ts.
 import { createHash } from "node:crypto";
 import type { Queryable } from "./pool.js";
 import { notify } from "./listen.js";
 import { Channel } from "./channels.js";
 import { clampLimit, isValidId, projectVisibilitySql, ProjectNotFoundError, type Viewer } from "./projects.js";
-import {
-  ACTIVE_BUILD_STATES,
-  BUILD_STATES,
-  assertBuildTransition,
-  canCancel,
-  canRetry,
-  TERMINAL_BUILD_STATES,
-  type BuildReason,
-  type BuildState,
-  type FailureKind,
-} from "../states.js";
+import { canRetry, type BuildReason, type BuildState, type FailureKind } from "../states.js";
 import type { BuildResult } from "../protocol/types.js";
 
 export interface Build {
@@ -295,108 +285,6 @@ export async function listBuilds(db: Queryable, options: BuildListOptions): Prom
   return rows;
 }
 
-/** Columns transitionBuild may set besides state. Timestamps take a Date, null, or "now" (the database clock). */
-export interface BuildSet {
-  failureKind?: FailureKind | null;
-  failureMessage?: string | null;
-  cookie?: string | null;
-  builderId?: number | null;
-  attempt?: number;
-  configRevision?: string | null;
-  slaveResult?: BuildResult | null;
-  dispatchedAt?: Date | null | "now";
-  startedAt?: Date | null | "now";
-  finishedAt?: Date | null | "now";
-  artifactDir?: string | null;
-  requeueCount?: number;
-}
-
-const SET_COLUMNS: Record<keyof BuildSet, string> = {
-  failureKind: "failure_kind",
-  failureMessage: "failure_message",
-  cookie: "cookie",
-  builderId: "builder_id",
-  attempt: "attempt",
-  configRevision: "config_revision",
-  slaveResult: "slave_result",
-  dispatchedAt: "dispatched_at",
-  startedAt: "started_at",
-  finishedAt: "finished_at",
-  artifactDir: "artifact_dir",
-  requeueCount: "requeue_count",
-};
-
-export interface BuildTransition {
-  from: BuildState;
-  to: BuildState;
-  /** When given, the update happens only if the build holds this cookie (null: holds none). */
-  cookie?: string | null;
-  set?: BuildSet;
-}
-
-/**
- * The one guarded state change: UPDATE … WHERE id AND state = from (AND cookie). Returns true
- * if it happened, false if the build was not in `from` (or held another cookie): a stale actor
- * changes nothing. Throws IllegalTransitionError for a transition states.ts forbids. Entering a
- * terminal state sets finished_at (to now unless `set` says otherwise); FAILED needs a
- * failureKind.
- */
-export async function transitionBuild(db: Queryable, id: number, t: BuildTransition): Promise<boolean> {
-  assertBuildTransition(t.from, t.to);
-  const set: BuildSet = { ...(t.set ?? {}) };
-  if (t.to === "FAILED" && !set.failureKind) throw new Error("A build can only fail with a failure kind (build, config, builder or collect).");
-  if (t.to !== "FAILED" && set.failureKind) throw new Error(`A build going to ${t.to} cannot have a failure kind.`);
-  if (TERMINAL_BUILD_STATES.includes(t.to) && set.finishedAt === undefined) set.finishedAt = "now";
-  const params: unknown[] = [id, t.from, t.to];
-  const sets = ["state = $3", "updated_at = now()"];
-  for (const key of Object.keys(SET_COLUMNS) as (keyof BuildSet)[]) {
-    const value = set[key];
-    if (value === undefined) continue;
-    if (value === "now") {
-      sets.push(`${SET_COLUMNS[key]} = now()`);
-      continue;
-    }
-    params.push(value);
-    sets.push(`${SET_COLUMNS[key]} = $${params.length}`);
-  }
-  let cookieGuard = "";
-  if (t.cookie === null) cookieGuard = " AND cookie IS NULL";
-  else if (t.cookie !== undefined) {
-    params.push(t.cookie);
-    cookieGuard = ` AND cookie = $${params.length}`;
-  }
-  const { rowCount } = await db.query(`UPDATE builds SET ${sets.join(", ")} WHERE id = $1 AND state = $2${cookieGuard}`, params);
-  if (!rowCount) return false;
-  await notify(db, Channel.builds, { id, state: t.to });
-  return true;
-}
-
-async function currentState(db: Queryable, id: number): Promise<BuildState> {
-  if (!isValidId(id)) throw new BuildNotFoundError(id);
-  const { rows } = await db.query<{ state: BuildState }>("SELECT state FROM builds WHERE id = $1", [id]);
-  if (!rows[0]) throw new BuildNotFoundError(id);
-  return rows[0].state;
-}
-
-/**
- * Cancels a build: a queued one at once (CANCELLED), one a slave may hold through abort
- * (CANCELLING; the master finishes it). Cancelling a build already CANCELLING is a no-op.
- * Finished builds throw BuildStateError.
- */
-export async function cancelBuild(db: Queryable, id: number): Promise<{ state: BuildState }> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const state = await currentState(db, id);
-    if (state === "CANCELLING") return { state };
-    if (!canCancel(state)) {
-      throw new BuildStateError(`Build #${id} has already finished (${state}); there is nothing to cancel.`, id, state);
-    }
-    const to: BuildState = state === "QUEUED" ? "CANCELLED" : "CANCELLING";
-    if (await transitionBuild(db, id, { from: state, to })) return { state: to };
-    // The build moved on under us: look again.
-  }
-  throw new Error(`Build #${id} kept changing state while being cancelled; try again.`);
-}
-
 /** A new build of the same project, ref and milestone (reason "retry"); only from FAILED or CANCELLED. */
 export async function retryBuild(db: Queryable, id: number, requestedBy: number | null): Promise<Build> {
   if (!isValidId(id)) throw new BuildNotFoundError(id);
@@ -418,31 +306,6 @@ export async function retryBuild(db: Queryable, id: number, requestedBy: number 
     requestedBy,
     retryOf: id,
   });
-}
-
-export async function countBuildsByState(db: Queryable): Promise<Record<BuildState, number>> {
-  const { rows } = await db.query<{ state: BuildState; n: number }>("SELECT state, count(*)::int AS n FROM builds GROUP BY state");
-  const counts = Object.fromEntries(BUILD_STATES.map((s) => [s, 0])) as Record<BuildState, number>;
-  for (const r of rows) counts[r.state] = r.n;
-  return counts;
-}
-
-/** Builds a slave may hold (DISPATCHING, BUILDING, COLLECTING, CANCELLING): the master's recovery set. */
-export async function listActiveBuilds(db: Queryable): Promise<Build[]> {
-  const { rows } = await db.query<Build>(`SELECT ${BUILD_COLUMNS("b")} FROM builds b WHERE b.state = ANY($1::text[]) ORDER BY b.id`, [
-    ACTIVE_BUILD_STATES,
-  ]);
-  return rows;
-}
-
-/** The queue in dispatch order: priority, then age. */
-export async function listQueuedBuilds(db: Queryable, limit = 100): Promise<Build[]> {
-  limit = clampLimit(limit, 100, 10_000);
-  const { rows } = await db.query<Build>(
-    `SELECT ${BUILD_COLUMNS("b")} FROM builds b WHERE b.state = 'QUEUED' ORDER BY b.priority DESC, b.requested_at, b.id LIMIT $1`,
-    [limit],
-  );
-  return rows;
 }
 
 /** A build row without joins (the master's view). */

@@ -11,7 +11,9 @@ export const MAX_LOG_READ_BYTES = 8 * 1024 * 1024;
  * Appends `data` at `offset`, only if `offset` is the log's current size (one statement: the
  * builds row's log_size is the guard and moves with the chunk insert). Returns the new size,
  * or null when the offset was stale (someone else appended, or the build does not exist).
- * Notifies the log channel {id, size} on success.
+ * Notifies the log channel {id, size} on success. log_size is written here rather than in
+ * build-transitions.ts: it is the append cursor, not the build's state, attempt or owner, and it
+ * must move in the same statement as the chunk it counts.
  */
 export async function appendLog(db: Queryable, buildId: number, offset: number, data: Buffer): Promise<number | null> {
   if (!Number.isSafeInteger(offset) || offset < 0) throw new Error(`A log offset must be a non-negative integer, not ${offset}.`);

@@ -65,6 +65,8 @@ export async function pruneBuildRows(pool: Pool, buildId: number): Promise<{ art
   return withTransaction(pool, async (c) => {
     const a = await c.query("DELETE FROM artifacts WHERE build_id = $1", [buildId]);
     const l = await c.query("DELETE FROM build_log_chunks WHERE build_id = $1", [buildId]);
+    // Only the pointer to the files that just went; a finished build's state is not touched, so
+    // this is not a transition (build-transitions.ts writes those).
     await c.query("UPDATE builds SET artifact_dir = NULL WHERE id = $1", [buildId]);
     await c.query(
       `INSERT INTO audit_log (actor, action, object_type, object_id, details)

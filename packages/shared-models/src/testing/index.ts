@@ -91,3 +91,4 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+export { driveBuild, addDriverBuilder, type DriveOptions } from "./drive.js";
