@@ -1,13 +1,11 @@
-// The build writer is the only code that changes a build's state, attempt, cookie or builder:
-// every `UPDATE builds` in the packages' sources is in build-transitions.ts, except the two that
-// move only bookkeeping columns (the log's append cursor, a pruned build's file pointer).
+// The build writer is the only code that changes a builds row: every `UPDATE builds` in the
+// packages' sources is in build-transitions.ts.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const ROOT = join(import.meta.dirname, "../../..");
 const WRITER = "packages/shared-models/src/db/build-transitions.ts";
-const BOOKKEEPING = new Set(["log_size", "artifact_dir"]);
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -16,16 +14,15 @@ function sources(dir: string): string[] {
 }
 
 describe("writes of builds rows", () => {
-  it("change state, attempt, cookie or builder only in build-transitions.ts", () => {
+  it("happen only in build-transitions.ts", () => {
     const found: string[] = [];
     for (const pkg of readdirSync(join(ROOT, "packages"))) {
       for (const file of sources(join(ROOT, "packages", pkg, "src"))) {
         const rel = file.slice(ROOT.length + 1);
         const text = readFileSync(file, "utf8");
         for (const m of text.matchAll(/UPDATE\s+builds\b(?:\s+\w+)?\s+SET\s+([\s\S]*?)(?:\bWHERE\b|\bFROM\b|\bRETURNING\b)/gi)) {
-          const columns = [...m[1]!.matchAll(/(?:^|,)\s*(?:\w+\.)?(\w+)\s*=/g)].map((c) => c[1]!);
           found.push(rel);
-          if (rel !== WRITER) expect(columns.filter((c) => !BOOKKEEPING.has(c)), rel).toEqual([]);
+          expect(rel, `UPDATE builds SET ${m[1]!.trim().slice(0, 60)}`).toBe(WRITER);
         }
       }
     }

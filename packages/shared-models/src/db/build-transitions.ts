@@ -5,9 +5,9 @@
 // so guarding by the cookie also guards by the owner. The builder's current_build_id moves in
 // the same transaction as the build.
 //
-// Two other columns of builds are written elsewhere, on purpose: log_size in logs.ts (the
-// append cursor, moved in the same statement as the chunk it counts) and artifact_dir = NULL
-// in retention.ts (a finished build's files going). Neither touches state, attempt or owner.
+// Every other UPDATE of a builds row is here too, at the end of this file, so one file answers
+// "what can change a build": the log's append cursor (moved in the same statement as the chunk
+// it counts) and a pruned build's file pointer. Neither touches state, attempt or owner.
 import { assertBuildTransition, canCancel, type BuildState, type FailureKind } from "../states.js";
 import type { BuildResult } from "../protocol/types.js";
 import { Channel } from "./channels.js";
@@ -337,4 +337,40 @@ export async function finishCancel(pool: Pool, id: number, message?: string): Pr
     if (r) await releaseHeldBuilder(c, id);
     return r !== null;
   });
+}
+
+// Bookkeeping columns: not transitions, so no state guard; each is guarded by what it moves.
+
+/**
+ * Moves the log's append cursor from `offset` by `data.length` and stores the chunk, in one
+ * statement, only if `offset` is the current size. Returns the new size, or null when the
+ * offset was stale (someone else appended, or the build does not exist).
+ */
+export async function appendLogChunkAt(db: Queryable, buildId: number, offset: number, data: Buffer): Promise<number | null> {
+  const { rows } = await db.query<{ size: number }>(
+    `WITH moved AS (
+       UPDATE builds SET log_size = log_size + $3 WHERE id = $1 AND log_size = $2 RETURNING log_size
+     ), chunk AS (
+       INSERT INTO build_log_chunks (build_id, byte_offset, data) SELECT $1, $2, $4::bytea FROM moved RETURNING 1
+     )
+     SELECT log_size AS size, (SELECT count(*) FROM chunk) AS n FROM moved`,
+    [buildId, offset, data.length, data],
+  );
+  return rows[0]?.size ?? null;
+}
+
+/** Deletes the log's chunks and sets its cursor back to 0, in one statement; returns the bytes removed. */
+export async function deleteLogChunks(db: Queryable, buildId: number): Promise<number> {
+  const { rows } = await db.query<{ removed: number }>(
+    `WITH gone AS (DELETE FROM build_log_chunks WHERE build_id = $1 RETURNING length(data) AS n),
+          reset AS (UPDATE builds SET log_size = 0 WHERE id = $1 RETURNING 1)
+     SELECT coalesce((SELECT sum(n) FROM gone), 0)::bigint AS removed, (SELECT count(*) FROM reset) AS found`,
+    [buildId],
+  );
+  return rows[0]?.removed ?? 0;
+}
+
+/** After retention removed a build's files: forget where they were. */
+export async function clearArtifactDir(db: Queryable, buildId: number): Promise<void> {
+  await db.query("UPDATE builds SET artifact_dir = NULL WHERE id = $1", [buildId]);
 }

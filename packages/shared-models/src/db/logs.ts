@@ -3,6 +3,7 @@
 import type { Queryable } from "./pool.js";
 import { Channel } from "./channels.js";
 import { notify } from "./listen.js";
+import { appendLogChunkAt, deleteLogChunks } from "./build-transitions.js";
 
 /** The most readLog returns in one call; callers loop with the next offset. */
 export const MAX_LOG_READ_BYTES = 8 * 1024 * 1024;
@@ -11,9 +12,7 @@ export const MAX_LOG_READ_BYTES = 8 * 1024 * 1024;
  * Appends `data` at `offset`, only if `offset` is the log's current size (one statement: the
  * builds row's log_size is the guard and moves with the chunk insert). Returns the new size,
  * or null when the offset was stale (someone else appended, or the build does not exist).
- * Notifies the log channel {id, size} on success. log_size is written here rather than in
- * build-transitions.ts: it is the append cursor, not the build's state, attempt or owner, and it
- * must move in the same statement as the chunk it counts.
+ * Notifies the log channel {id, size} on success.
  */
 export async function appendLog(db: Queryable, buildId: number, offset: number, data: Buffer): Promise<number | null> {
   if (!Number.isSafeInteger(offset) || offset < 0) throw new Error(`A log offset must be a non-negative integer, not ${offset}.`);
@@ -21,17 +20,8 @@ export async function appendLog(db: Queryable, buildId: number, offset: number, 
     const { rows } = await db.query<{ size: number }>("SELECT log_size AS size FROM builds WHERE id = $1 AND log_size = $2", [buildId, offset]);
     return rows[0]?.size ?? null;
   }
-  const { rows } = await db.query<{ size: number }>(
-    `WITH moved AS (
-       UPDATE builds SET log_size = log_size + $3 WHERE id = $1 AND log_size = $2 RETURNING log_size
-     ), chunk AS (
-       INSERT INTO build_log_chunks (build_id, byte_offset, data) SELECT $1, $2, $4::bytea FROM moved RETURNING 1
-     )
-     SELECT log_size AS size, (SELECT count(*) FROM chunk) AS n FROM moved`,
-    [buildId, offset, data.length, data],
-  );
-  const size = rows[0]?.size;
-  if (size === undefined) return null;
+  const size = await appendLogChunkAt(db, buildId, offset, data);
+  if (size === null) return null;
   await notify(db, Channel.log, { id: buildId, size });
   return size;
 }
@@ -79,12 +69,7 @@ export async function getLogSize(db: Queryable, buildId: number): Promise<number
  * log). Returns the number of bytes removed. Notifies {id, size: 0} so live viewers start over.
  */
 export async function deleteLog(db: Queryable, buildId: number): Promise<number> {
-  const { rows } = await db.query<{ removed: number }>(
-    `WITH gone AS (DELETE FROM build_log_chunks WHERE build_id = $1 RETURNING length(data) AS n),
-          reset AS (UPDATE builds SET log_size = 0 WHERE id = $1 RETURNING 1)
-     SELECT coalesce((SELECT sum(n) FROM gone), 0)::bigint AS removed, (SELECT count(*) FROM reset) AS found`,
-    [buildId],
-  );
+  const removed = await deleteLogChunks(db, buildId);
   await notify(db, Channel.log, { id: buildId, size: 0 });
-  return rows[0]?.removed ?? 0;
+  return removed;
 }

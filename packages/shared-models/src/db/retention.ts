@@ -3,6 +3,7 @@
 // builds, or those finished within keep_days); a milestone build and a project's latest
 // successful build are never pruned. The build row and its manifest rows stay (history and
 // package search keep working); its artifact rows, log chunks and files go.
+import { clearArtifactDir } from "./build-transitions.js";
 import { withTransaction, type Pool, type Queryable } from "./pool.js";
 
 export interface PrunableBuild {
@@ -65,9 +66,7 @@ export async function pruneBuildRows(pool: Pool, buildId: number): Promise<{ art
   return withTransaction(pool, async (c) => {
     const a = await c.query("DELETE FROM artifacts WHERE build_id = $1", [buildId]);
     const l = await c.query("DELETE FROM build_log_chunks WHERE build_id = $1", [buildId]);
-    // Only the pointer to the files that just went; a finished build's state is not touched, so
-    // this is not a transition (build-transitions.ts writes those).
-    await c.query("UPDATE builds SET artifact_dir = NULL WHERE id = $1", [buildId]);
+    await clearArtifactDir(c, buildId);
     await c.query(
       `INSERT INTO audit_log (actor, action, object_type, object_id, details)
        VALUES ('master', 'build.prune', 'build', $1, $2)`,
