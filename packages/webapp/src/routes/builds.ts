@@ -7,13 +7,9 @@ import { Router, type Request, type Response } from "express";
 import {
   BUILD_REASONS,
   BUILD_STATES,
-  BuildStateError,
   TERMINAL_BUILD_STATES,
-  DuplicateBuildError,
-  ProjectInactiveError,
   canCancel,
   canRetry,
-  cancelBuild,
   countManifest,
   diffManifests,
   getArtifact,
@@ -23,13 +19,14 @@ import {
   listArtifacts,
   listBuilds,
   readLog,
-  retryBuild,
   type BuildDetail,
   type BuildReason,
   type BuildState,
 } from "@lexbuilder/shared-models";
 import { checkCsrf, hasRole, HttpError, requireLogin } from "../auth.js";
-import { audit } from "../audit.js";
+import { cancelBuild, retryBuild } from "../actions/builds.js";
+import { ActionError } from "../actions/errors.js";
+import { seeOther } from "../respond.js";
 import type { AppContext } from "../context.js";
 import { completeUtf8Length, drained, LogTailCache, tailStart } from "../logtext.js";
 import { streamLog } from "../live.js";
@@ -245,36 +242,29 @@ export function buildsRouter(ctx: AppContext): Router {
     res.render("manifest", { title: `Manifest of build #${build.id} (${build.projectName})`, build, manifest, earlier });
   });
 
+  // Cancel and retry: a refusal the state machine gives (409) comes back as a message on the page.
   r.post("/builds/:id/cancel", requireLogin, checkCsrf, async (req, res) => {
-    const user = me(req);
-    const build = await visibleBuild(ctx, req, req.params.id);
-    if (!hasRole(user, "builder")) throw new HttpError(403, "Your role allows reading only; builders and administrators cancel builds.");
+    const buildId = idOr404(req.params.id, "build");
     try {
-      const { state } = await cancelBuild(ctx.pool, build.id);
-      ctx.caches?.dataChanged();
-      await audit(ctx, user, "build.cancel", "build", build.id, { project: build.projectName, from: build.state, to: state });
+      const { build, state } = await cancelBuild(ctx, me(req), { buildId, via: "web" });
       flash(req, "ok", state === "CANCELLED" ? `Build #${build.id} is cancelled.` : `Build #${build.id} is being cancelled; the builder is stopping it.`);
     } catch (err) {
-      if (!(err instanceof BuildStateError)) throw err;
+      if (!(err instanceof ActionError && err.status === 409)) throw err;
       flash(req, "error", err.message);
     }
-    res.redirect(303, `/builds/${build.id}`);
+    await seeOther(req, res, `/builds/${buildId}`);
   });
 
   r.post("/builds/:id/retry", requireLogin, checkCsrf, async (req, res) => {
-    const user = me(req);
-    const build = await visibleBuild(ctx, req, req.params.id);
-    if (!hasRole(user, "builder")) throw new HttpError(403, "Your role allows reading only; builders and administrators retry builds.");
+    const buildId = idOr404(req.params.id, "build");
     try {
-      const retry = await retryBuild(ctx.pool, build.id, user.id);
-      ctx.caches?.dataChanged();
-      await audit(ctx, user, "build.retry", "build", retry.id, { project: build.projectName, retryOf: build.id });
+      const { build, retry } = await retryBuild(ctx, me(req), { buildId, via: "web" });
       flash(req, "ok", `Build #${retry.id} retries #${build.id}.`);
-      res.redirect(303, `/builds/${retry.id}`);
+      await seeOther(req, res, `/builds/${retry.id}`);
     } catch (err) {
-      if (!(err instanceof BuildStateError || err instanceof DuplicateBuildError || err instanceof ProjectInactiveError)) throw err;
+      if (!(err instanceof ActionError && err.status === 409)) throw err;
       flash(req, "error", err.message);
-      res.redirect(303, `/builds/${build.id}`);
+      await seeOther(req, res, `/builds/${buildId}`);
     }
   });
 
