@@ -163,7 +163,8 @@ export function apiRouter(ctx: AppContext): Router {
     }
     res.set("X-Log-Size", String(build.logSize));
     res.set("X-Build-State", build.state);
-    await sendFullLog(ctx, res, build, offset, false);
+    // The API's offsets count stored bytes: its log is the original, escapes included.
+    await sendFullLog(ctx, res, build, offset, { attachment: false, raw: true });
   });
 
   r.get("/builds/:id/manifest", async (req, res) => {
