@@ -76,6 +76,7 @@ describe.skipIf(skip !== null)("the build page in Chromium", () => {
     await transitionBuild(db.pool, build.id, { from: "DISPATCHING", to: "BUILDING", set: { startedAt: "now" } });
     await expect.poll(() => page.textContent("#build-state"), { timeout: 10_000 }).toBe("BUILDING");
     expect(await fact("Started")).not.toBe("—");
+    expect(await fact("Took")).toBe("still running");
     expect(await page.title()).toBe(`Build #${build.id} of live — BUILDING · lexbuilder`);
 
     // Lines arrive and the box stays at its end; colours are spans, not escape codes.
@@ -91,6 +92,7 @@ describe.skipIf(skip !== null)("the build page in Chromium", () => {
     expect((await geometry()).jumpHidden).toBe(true);
     expect(await page.locator("#log span.ansi-red").first().textContent()).toBe("E: line 0 in red");
     expect(await page.textContent("#log")).not.toContain("\u001b");
+    expect(await page.textContent("#log-size")).toBe(`${(logSize / 1024).toFixed(1)} KiB`);
 
     // The reader scrolls up: new lines no longer move the box, and "Jump to end" appears.
     await page.evaluate(() => {

@@ -103,8 +103,17 @@
     if (at < text.length) into.appendChild(document.createTextNode(text.slice(at)));
     return text.length;
   }
+  var size = document.getElementById("log-size");
+  var received = 0;
+  function bytes(n) {
+    var units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    var i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0)) + " " + units[i];
+  }
   function flush() {
     scheduled = false;
+    if (size && received) size.textContent = bytes(received);
     if (!pending.length) return;
     var stick = following;
     var frag = document.createDocumentFragment();
@@ -122,7 +131,9 @@
   source.addEventListener("open", function () { showFollowing(); });
   source.addEventListener("log", function (e) {
     try {
-      pending.push(JSON.parse(e.data));
+      var part = JSON.parse(e.data);
+      pending.push(part);
+      if (typeof part.offset === "number") received = part.offset;
     } catch (err) {
       return;
     }
