@@ -76,10 +76,7 @@ export function apiRouter(ctx: AppContext): Router {
   });
 
   r.get("/projects/:name", async (req, res) => {
-    const name = String(req.params.name);
-    const project = /^[a-z0-9][a-z0-9-]{0,62}$/.test(name) ? await getProjectByName(ctx.pool, name, viewerOf(req)) : null;
-    if (!project) throw new HttpError(404, `There is no project named ${name.slice(0, 64)}.`);
-    res.json(apiProject(project));
+    res.json(apiProject(await projectVisibleTo(ctx.pool, me(req), String(req.params.name))));
   });
 
   r.post("/projects/:name/builds", async (req, res) => {

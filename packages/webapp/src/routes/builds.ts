@@ -27,6 +27,7 @@ import {
 import { checkCsrf, hasRole, HttpError, requireLogin } from "../auth.js";
 import { cancelBuild, retryBuild } from "../actions/builds.js";
 import { ActionError } from "../actions/errors.js";
+import { buildVisibleTo } from "../actions/permissions.js";
 import { seeOther } from "../respond.js";
 import type { AppContext } from "../context.js";
 import { completeUtf8Length, drained, LogTailCache, tailStart } from "../logtext.js";
@@ -38,11 +39,8 @@ import { field, flash, idOr404, me, parseId, viewerOf } from "./util.js";
 export const LOG_TAIL_BYTES = 64 * 1024;
 const LOG_CHUNK_BYTES = 1024 * 1024;
 
-export async function visibleBuild(ctx: AppContext, req: Request, id: unknown): Promise<BuildDetail> {
-  const buildId = idOr404(id, "build");
-  const build = await getBuild(ctx.pool, buildId, viewerOf(req));
-  if (!build) throw new HttpError(404, `There is no build #${buildId}.`);
-  return build;
+export function visibleBuild(ctx: AppContext, req: Request, id: unknown): Promise<BuildDetail> {
+  return buildVisibleTo(ctx.pool, me(req), idOr404(id, "build"));
 }
 
 /**

@@ -1,11 +1,11 @@
 // Projects: list, create, edit, detail (history, schedule, build buttons), members.
 import { Router, type Request } from "express";
-import { getProjectByName, listBuilds, validateProjectInput, listProjectMembers, listProjects, listUsers, type Project, type Viewer } from "@lexbuilder/shared-models";
-import { checkCsrf, hasRole, HttpError, requireLogin, requireRole, type CurrentUser } from "../auth.js";
+import { listBuilds, listProjectMembers, listProjects, listUsers, validateProjectInput, type Project } from "@lexbuilder/shared-models";
+import { checkCsrf, hasRole, requireLogin, requireRole, type CurrentUser } from "../auth.js";
 import type { AppContext } from "../context.js";
 import { requestBuild } from "../actions/builds.js";
 import { ActionError } from "../actions/errors.js";
-import { mayManageProject, projectManagedBy } from "../actions/permissions.js";
+import { mayManageProject, projectManagedBy, projectVisibleTo } from "../actions/permissions.js";
 import { createProject, setProjectMembers, updateProject } from "../actions/projects.js";
 import { emptyProjectForm, formToInput, nextRunOf, projectToForm, readProjectForm, type ProjectForm } from "../project-form.js";
 import { seeOther } from "../respond.js";
@@ -27,12 +27,8 @@ function checkProjectForm(ctx: AppContext, form: ProjectForm) {
   return checked.ok && !Object.keys(errors).length ? { input: checked.value, errors: null } : { input: null, errors: allErrors };
 }
 
-export async function visibleProject(ctx: AppContext, req: Request, name: unknown): Promise<Project> {
-  const viewer: Viewer = viewerOf(req);
-  const n = typeof name === "string" ? name : "";
-  const project = /^[a-z0-9][a-z0-9-]{0,62}$/.test(n) ? await getProjectByName(ctx.pool, n, viewer) : null;
-  if (!project) throw new HttpError(404, `There is no project named ${n.slice(0, 64)}.`);
-  return project;
+export function visibleProject(ctx: AppContext, req: Request, name: unknown): Promise<Project> {
+  return projectVisibleTo(ctx.pool, me(req), typeof name === "string" ? name : "");
 }
 
 export function projectsRouter(ctx: AppContext): Router {
