@@ -108,9 +108,10 @@ describe.skipIf(skip !== null)("the user story in Chromium", () => {
     const seen = await page.textContent("#log");
     await page.waitForFunction((before) => (document.getElementById("log")?.textContent ?? "").length > before, seen!.length, { timeout: 10_000 });
 
-    // It succeeds; the page reloads itself with the files.
+    // It succeeds; the files appear on the same page, without a reload.
     await page.waitForFunction(() => document.getElementById("build-state")?.textContent === "SUCCEEDED" && document.querySelector("#files + .table-wrap, .sha"), null, { timeout: 90_000 });
     await page.waitForSelector("td.sha");
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
     expect(await page.textContent("#log")).toContain("P: Build completed successfully");
     await screenshot(page, "05-build-succeeded");
 

@@ -4,10 +4,11 @@ import { fileURLToPath } from "node:url";
 import express, { type NextFunction, type Request, type Response } from "express";
 import session from "express-session";
 import connectPgSimple from "connect-pg-simple";
-import { accessLog, requestLog } from "./access-log.js";
+import { accessLog } from "./access-log.js";
 import { fixedHeaders } from "./headers.js";
 import { KNOWN_ARCHITECTURES } from "@lexbuilder/shared-models";
 import { csrfToken, HttpError } from "./auth.js";
+import { errorHandler } from "./respond.js";
 import { loadUser, withSessionUser } from "./users-loader.js";
 import { helpers } from "./format.js";
 import { refuseUnstorableText } from "./text-guard.js";
@@ -85,20 +86,6 @@ export function createApp(context: AppContext): express.Express {
       cookie: { httpOnly: true, sameSite: "lax", secure: config.secureCookies, maxAge: 14 * 24 * 3600 * 1000 },
     }),
   );
-  // After a form, the redirect goes out only once the session is stored. express-session sends
-  // the headers of an answer before its save finishes, so the browser could follow the redirect
-  // and read the session before the flash message (or the login) was in it.
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    if (req.method === "GET" || req.method === "HEAD") return next();
-    const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
-    res.redirect = ((...args: unknown[]) => {
-      const s = req.session as (typeof req.session & { userId?: number; flash?: unknown }) | undefined;
-      // Only sessions worth storing: an anonymous visitor's empty session is never written.
-      if (!s || (s.userId === undefined && !s.flash)) return redirect(...args);
-      s.save((err) => (err ? next(err) : redirect(...args)));
-    }) as typeof res.redirect;
-    next();
-  });
   // Forms come by POST; a GET or HEAD has no body to read (and skipping the parser saves time).
   const forms = express.urlencoded({ extended: false, limit: "200kb", parameterLimit: 200 });
   app.use((req: Request, res: Response, next: NextFunction) => (req.method === "GET" || req.method === "HEAD" ? next() : forms(req, res, next)));
@@ -130,42 +117,7 @@ export function createApp(context: AppContext): express.Express {
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new HttpError(404, `There is no page at ${req.path}.`));
   });
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const status = httpStatusOf(err);
-    const message = status >= 500 ? "Something went wrong on our side. The error has been logged; try again in a moment." : (err as Error).message;
-    if (status >= 500) requestLog(req, log).error({ err }, "request failed");
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    res.status(status);
-    if (status === 401 && req.method !== "GET") {
-      res.redirect(303, "/login");
-      return;
-    }
-    // Locals may be missing when the failure came before they were set (e.g. the session store).
-    const csrf = typeof res.locals.csrf === "function" ? res.locals.csrf : () => "";
-    // Messages taken from the session by this request are shown here rather than lost.
-    res.render("error", { title: titleFor(status), status, message, user: req.user ?? null, csrf, path: req.path, flash: res.locals.flash ?? [] }, (renderErr, html) => {
-      if (renderErr) {
-        requestLog(req, log).error({ err: renderErr }, "the error page failed");
-        res.type("text/plain").send(`${message}\n`);
-        return;
-      }
-      res.send(html);
-    });
-  });
+  app.use(errorHandler(ctx));
   return app;
 }
 
-export function httpStatusOf(err: unknown): number {
-  if (err instanceof HttpError) return err.status;
-  const e = err as { status?: number; statusCode?: number; type?: string };
-  const s = e?.status ?? e?.statusCode;
-  if (typeof s === "number" && s >= 400 && s < 600) return s;
-  return 500;
-}
-
-function titleFor(status: number): string {
-  return status === 404 ? "Not found" : status === 403 ? "Not allowed" : status === 401 ? "Log in" : status === 429 ? "Too many requests" : status >= 500 ? "Server error" : "Bad request";
-}

@@ -1,11 +1,13 @@
-// The live log: Server-Sent Events fed by LISTEN/NOTIFY (Channel.log and Channel.builds),
+// The live build page: Server-Sent Events fed by LISTEN/NOTIFY (Channel.log and Channel.builds)
+// carry the log's new lines, the state, and the page's facts whenever they change,
 // resuming from a byte offset (the event id), with a slow timer as a safety net for missed
 // notifications or a missing listener.
 import type { Request, Response } from "express";
-import { Channel, TERMINAL_BUILD_STATES, getBuildRow, readLog, type BuildDetail, type Listener } from "@lexbuilder/shared-models";
+import { Channel, TERMINAL_BUILD_STATES, getBuildRow, readLog, type Build, type BuildDetail, type Listener } from "@lexbuilder/shared-models";
 import type { AppContext } from "./context.js";
 import { completeUtf8Length, drained } from "./logtext.js";
 import { requestLog } from "./access-log.js";
+import { AnsiParser, piecesToRanges } from "./ansi.js";
 
 const CHUNK_BYTES = 256 * 1024;
 const SAFETY_NET_MS = 10_000;
@@ -62,9 +64,19 @@ function parseOffset(value: unknown): number | null {
   return typeof value === "string" && /^[0-9]{1,15}$/.test(value) ? Number(value) : null;
 }
 
-export async function streamLog(ctx: AppContext, req: Request, res: Response, build: BuildDetail): Promise<void> {
+/** The page's facts about the build (state, times, builder, files, buttons) as HTML, and its title. */
+export type FactsRenderer = () => Promise<{ html: string; title: string }>;
+
+/** What the facts show changes only when one of these does. */
+function factsKey(row: Build): string {
+  return JSON.stringify([row.state, row.dispatchedAt, row.startedAt, row.finishedAt, row.builderId, row.attempt, row.configRevision, row.slaveResult, row.failureMessage]);
+}
+
+export async function streamLog(ctx: AppContext, req: Request, res: Response, build: BuildDetail, renderFacts?: FactsRenderer): Promise<void> {
   let offset = parseOffset(req.get("last-event-id")) ?? parseOffset(req.query.offset) ?? 0;
   let lastState = "";
+  let lastFacts = "";
+  const ansi = new AnsiParser();
   let closed = false;
   res.status(200);
   res.set({
@@ -112,12 +124,19 @@ export async function streamLog(ctx: AppContext, req: Request, res: Response, bu
             len = chunk.length;
           }
           offset += len;
-          send(`id: ${offset}\nevent: log\ndata: ${JSON.stringify({ offset, text: chunk.subarray(0, len).toString("utf8") })}\n\n`);
+          const { text, styles } = piecesToRanges(ansi.push(chunk.subarray(0, len).toString("utf8"), terminal && offset >= row.logSize));
+          // Plain text, and the coloured runs as ranges only when there are any.
+          send(`id: ${offset}\nevent: log\ndata: ${JSON.stringify(styles.length ? { offset, text, styles } : { offset, text })}\n\n`);
           await drained(res);
         }
         if (row.state !== lastState) {
           lastState = row.state;
           send(`event: state\ndata: ${JSON.stringify({ state: row.state })}\n\n`);
+        }
+        const key = factsKey(row);
+        if (renderFacts && key !== lastFacts) {
+          lastFacts = key;
+          send(`event: facts\ndata: ${JSON.stringify(await renderFacts())}\n\n`);
         }
         if (terminal && offset >= row.logSize) {
           send(`event: end\ndata: ${JSON.stringify({ state: row.state, offset })}\n\n`);

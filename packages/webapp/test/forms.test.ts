@@ -103,6 +103,48 @@ describe("project form", () => {
   });
 });
 
+describe("the schedule part of the project form", () => {
+  const checkedKind = (html: string) => /<input type="radio" name="scheduleKind" value="(\w+)" checked>/.exec(html)?.[1];
+
+  it("a time typed under 'No schedule' is answered with a sentence, with everything typed kept", async () => {
+    const typed = { ...good, name: "sched-a", title: "Kept title", scheduleKind: "none", scheduleDailyAt: "06:30", keepLast: "4" };
+    const r = await bob.post("/projects", typed);
+    expect(r.status).toBe(400);
+    expect(fieldError(r.text, "scheduleDailyAt")).toBe("You typed a time but chose “No schedule”: choose “Every day at” to build daily, or clear the time.");
+    for (const v of ["sched-a", "Kept title", "06:30", "4"]) expect(r.text).toContain(`value="${v}"`);
+    expect(checkedKind(r.text)).toBe("none");
+    expect(await getProjectByName(h.pool, "sched-a", SYSTEM_VIEWER)).toBeNull();
+    const cron = await bob.post("/projects", { ...typed, scheduleDailyAt: "", scheduleCron: "30 2 * * 1-5" });
+    expect(cron.status).toBe(400);
+    expect(fieldError(cron.text, "scheduleCron")).toMatch(/^You typed a cron expression but chose “No schedule”/);
+    expect(cron.text).toContain('value="30 2 * * 1-5"');
+  });
+
+  it("without any option sent, what was typed chooses: a time is a daily build, an expression a cron one", async () => {
+    const { scheduleKind: _none, ...noKind } = good;
+    const daily = await bob.post("/projects", { ...noKind, name: "sched-b", scheduleDailyAt: "07:10" });
+    expect(daily.status).toBe(303);
+    expect((await getProjectByName(h.pool, "sched-b", SYSTEM_VIEWER))!.scheduleDailyAt).toBe("07:10");
+    const cron = await bob.post("/projects", { ...noKind, name: "sched-c", scheduleCron: "5 4 * * *" });
+    expect(cron.status).toBe(303);
+    expect((await getProjectByName(h.pool, "sched-c", SYSTEM_VIEWER))!.scheduleCron).toBe("5 4 * * *");
+    const both = await bob.post("/projects", { ...noKind, name: "sched-d", scheduleDailyAt: "07:10", scheduleCron: "5 4 * * *" });
+    expect(both.status).toBe(400);
+    expect(checkedKind(both.text)).toBe("none");
+    expect(both.text).toContain('value="07:10"');
+  });
+
+  it("the chosen option wins over a leftover value of the other, and clearing the time removes the schedule", async () => {
+    const r = await bob.post("/projects", { ...good, name: "sched-e", scheduleKind: "daily", scheduleDailyAt: "03:00", scheduleCron: "1 1 * * *" });
+    expect(r.status).toBe(303);
+    const p = (await getProjectByName(h.pool, "sched-e", SYSTEM_VIEWER))!;
+    expect([p.scheduleDailyAt, p.scheduleCron]).toEqual(["03:00", null]);
+    const off = await bob.post("/projects/sched-e", { ...good, name: "sched-e", active: "on", scheduleKind: "none", scheduleDailyAt: "" });
+    expect(off.status).toBe(303);
+    expect((await getProjectByName(h.pool, "sched-e", SYSTEM_VIEWER))!.scheduleDailyAt).toBeNull();
+  });
+});
+
 describe("build requests", () => {
   it("a second identical queued build is refused with a message; a milestone build carries its name", async () => {
     await seedProject(h, "dup");

@@ -115,7 +115,7 @@ describe("live log", () => {
     s.close();
     const page = await bob.get(`/builds/${b.id}`);
     expect(page.text).toMatch(new RegExp(`data-stream="/builds/${b.id}/log/stream" data-offset="14"`));
-    expect(page.text).toContain("one\ntwo\nthree\n</pre>");
+    expect(page.text).toContain("one\ntwo\nthree\n<span id=\"log-end\"></span></pre>");
     await driveBuild(h.pool, b.id, "CANCELLING");
     await driveBuild(h.pool, b.id, "CANCELLED");
     const done = openStream(`/builds/${b.id}/log/stream?offset=14`, bob);

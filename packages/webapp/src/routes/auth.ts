@@ -6,6 +6,7 @@ import { authenticateUser } from "@lexbuilder/shared-models";
 import { checkCsrf, csrfToken, safeNext } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
+import { seeOther } from "../respond.js";
 
 export function authRouter(ctx: AppContext): Router {
   const r = Router();
@@ -49,8 +50,8 @@ export function authRouter(ctx: AppContext): Router {
       await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
       req.session.userId = user.id;
       csrfToken(req);
-      await audit(ctx, { id: user.id, name: user.name }, "user.login", "user", user.id, {});
-      res.redirect(303, dest);
+      await audit(ctx.pool, { id: user.id, name: user.name }, "user.login", "user", user.id, {});
+      await seeOther(req, res, dest);
     } catch (err) {
       next(err);
     }
@@ -61,8 +62,8 @@ export function authRouter(ctx: AppContext): Router {
     req.session.destroy(async (err) => {
       if (err) return next(err);
       res.clearCookie("lexbuilder.sid");
-      if (user) await audit(ctx, user, "user.logout", "user", user.id, {}).catch(() => {});
-      res.redirect(303, "/login");
+      if (user) await audit(ctx.pool, user, "user.logout", "user", user.id, {}).catch(() => {});
+      await seeOther(req, res, "/login").catch(next);
     });
   });
   return r;

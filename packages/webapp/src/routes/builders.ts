@@ -17,6 +17,7 @@ import {
 import { checkCsrf, HttpError, requireLogin, requireRole } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
+import { seeOther } from "../respond.js";
 import { checkbox, field, flash, me } from "./util.js";
 
 export interface BuilderCheck {
@@ -111,9 +112,9 @@ export function buildersRouter(ctx: AppContext): Router {
           notReadyReason: check.info.notReadyReason ?? null,
         });
       }
-      await audit(ctx, user, "builder.add", "builder", builder.id, { name: builder.name, url: builder.url, check: check.message });
+      await audit(ctx.pool, user, "builder.add", "builder", builder.id, { name: builder.name, url: builder.url, check: check.message });
       flash(req, check.ok ? "ok" : "error", `Builder ${builder.name} added. ${check.message}`);
-      res.redirect(303, "/builders");
+      await seeOther(req, res, "/builders");
     } catch (err) {
       if (err instanceof BuilderExistsError) return again(400, { name: err.message }, null);
       throw err;
@@ -125,9 +126,9 @@ export function buildersRouter(ctx: AppContext): Router {
     const builder = await getBuilderByName(ctx.pool, String(req.params.name));
     if (!builder) throw new HttpError(404, `There is no builder named ${String(req.params.name).slice(0, 64)}.`);
     await enableBuilder(ctx.pool, builder.id);
-    await audit(ctx, user, "builder.enable", "builder", builder.id, { name: builder.name });
+    await audit(ctx.pool, user, "builder.enable", "builder", builder.id, { name: builder.name });
     flash(req, "ok", `Builder ${builder.name} is enabled.`);
-    res.redirect(303, "/builders");
+    await seeOther(req, res, "/builders");
   });
 
   r.post("/builders/:name/disable", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
@@ -137,13 +138,13 @@ export function buildersRouter(ctx: AppContext): Router {
     const reason = field(req.body, "reason", 500);
     if (!reason) {
       flash(req, "error", `Say why ${builder.name} is being disabled, so others know when to enable it again.`);
-      res.redirect(303, "/builders");
+      await seeOther(req, res, "/builders");
       return;
     }
     await disableBuilder(ctx.pool, builder.id, reason);
-    await audit(ctx, user, "builder.disable", "builder", builder.id, { name: builder.name, reason });
+    await audit(ctx.pool, user, "builder.disable", "builder", builder.id, { name: builder.name, reason });
     flash(req, "ok", `Builder ${builder.name} is disabled.`);
-    res.redirect(303, "/builders");
+    await seeOther(req, res, "/builders");
   });
   return r;
 }

@@ -3,17 +3,14 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { resolve, sep } from "node:path";
+import { StringDecoder } from "node:string_decoder";
 import { Router, type Request, type Response } from "express";
 import {
   BUILD_REASONS,
   BUILD_STATES,
-  BuildStateError,
   TERMINAL_BUILD_STATES,
-  DuplicateBuildError,
-  ProjectInactiveError,
   canCancel,
   canRetry,
-  cancelBuild,
   countManifest,
   diffManifests,
   getArtifact,
@@ -23,44 +20,52 @@ import {
   listArtifacts,
   listBuilds,
   readLog,
-  retryBuild,
   type BuildDetail,
   type BuildReason,
   type BuildState,
 } from "@lexbuilder/shared-models";
 import { checkCsrf, hasRole, HttpError, requireLogin } from "../auth.js";
-import { audit } from "../audit.js";
+import { cancelBuild, retryBuild } from "../actions/builds.js";
+import { ActionError } from "../actions/errors.js";
+import { buildVisibleTo } from "../actions/permissions.js";
+import { seeOther } from "../respond.js";
 import type { AppContext } from "../context.js";
 import { completeUtf8Length, drained, LogTailCache, tailStart } from "../logtext.js";
 import { streamLog } from "../live.js";
+import { AnsiParser, ansiToHtml, piecesToText } from "../ansi.js";
 import { servePage } from "../cache/pages.js";
 import { field, flash, idOr404, me, parseId, viewerOf } from "./util.js";
 
 export const LOG_TAIL_BYTES = 64 * 1024;
 const LOG_CHUNK_BYTES = 1024 * 1024;
 
-export async function visibleBuild(ctx: AppContext, req: Request, id: unknown): Promise<BuildDetail> {
-  const buildId = idOr404(id, "build");
-  const build = await getBuild(ctx.pool, buildId, viewerOf(req));
-  if (!build) throw new HttpError(404, `There is no build #${buildId}.`);
-  return build;
+export function visibleBuild(ctx: AppContext, req: Request, id: unknown): Promise<BuildDetail> {
+  return buildVisibleTo(ctx.pool, me(req), idOr404(id, "build"));
 }
 
-/** Streams the whole log from the database in chunks (constant memory). */
-export async function sendFullLog(ctx: AppContext, res: Response, build: BuildDetail, offset: number, attachment: boolean): Promise<void> {
+/**
+ * Streams the whole log from the database in chunks (constant memory): as stored ("raw", the
+ * original bytes), or as text without terminal escapes.
+ */
+export async function sendFullLog(ctx: AppContext, res: Response, build: BuildDetail, offset: number, options: { attachment: boolean; raw: boolean }): Promise<void> {
   res.type("text/plain; charset=utf-8");
   res.set("Cache-Control", "no-store");
   res.set("X-Content-Type-Options", "nosniff");
-  if (attachment) res.attachment(`${build.projectName}-build-${build.id}.log`);
+  if (options.attachment) res.attachment(`${build.projectName}-build-${build.id}${options.raw ? ".raw" : ""}.log`);
+  // Characters and escapes cut in two by a chunk's end are completed by the next chunk.
+  const decoder = options.raw ? null : new StringDecoder("utf8");
+  const ansi = new AnsiParser();
   const end = build.logSize;
   let pos = Math.min(offset, end);
   while (pos < end) {
     const chunk = await readLog(ctx.pool, build.id, pos, Math.min(LOG_CHUNK_BYTES, end - pos));
     if (chunk.length === 0) break;
     pos += chunk.length;
-    if (!res.write(chunk)) await drained(res);
+    const out = decoder ? piecesToText(ansi.push(decoder.write(chunk), pos >= end)) : chunk;
+    if (!res.write(out)) await drained(res);
     if (res.destroyed) return;
   }
+  if (decoder) res.write(piecesToText(ansi.push(decoder.end(), true)));
   res.end();
 }
 
@@ -117,6 +122,28 @@ export async function sendArtifact(ctx: AppContext, req: Request, res: Response,
     });
     stream.pipe(res);
   });
+}
+
+/** What the build page shows beside the log: the facts partial's locals. */
+async function buildFacts(ctx: AppContext, req: Request, build: BuildDetail) {
+  const viewer = viewerOf(req);
+  const [artifacts, earlier, manifestCount, retryOf] = await Promise.all([
+    listArtifacts(ctx.pool, build.id),
+    listBuilds(ctx.pool, { viewer, projectId: build.projectId, state: "SUCCEEDED", before: build.id, limit: 20 }),
+    countManifest(ctx.pool, build.id),
+    build.retryOf ? getBuild(ctx.pool, build.retryOf, viewer) : Promise.resolve(null),
+  ]);
+  const mayAct = hasRole(req.user, "builder");
+  return {
+    title: `Build #${build.id} of ${build.projectName} — ${build.state}`,
+    build,
+    artifacts,
+    earlier,
+    manifestCount,
+    retryOf,
+    canCancel: mayAct && canCancel(build.state),
+    canRetry: mayAct && canRetry(build.state),
+  };
 }
 
 export function buildsRouter(ctx: AppContext): Router {
@@ -178,45 +205,27 @@ export function buildsRouter(ctx: AppContext): Router {
     const buildId = idOr404(req.params.id, "build");
     await servePage(ctx, req, res, `build ${buildId}`, async () => {
       const build = await visibleBuild(ctx, req, req.params.id);
-      const viewer = viewerOf(req);
       const start = Math.max(0, build.logSize - LOG_TAIL_BYTES);
       const live = !TERMINAL_BUILD_STATES.includes(build.state);
       // Independent reads, in parallel: the page waits for one round trip after the build's.
-      const [raw, artifacts, earlier, manifestCount, retryOf] = await Promise.all([
+      const [raw, facts] = await Promise.all([
         build.logSize === 0
           ? Promise.resolve(Buffer.alloc(0))
           : live
             ? readLog(ctx.pool, build.id, start, build.logSize - start)
             : tails.get(build.id, start, build.logSize, () => readLog(ctx.pool, build.id, start, build.logSize - start)),
-        listArtifacts(ctx.pool, build.id),
-        listBuilds(ctx.pool, { viewer, projectId: build.projectId, state: "SUCCEEDED", before: build.id, limit: 20 }),
-        countManifest(ctx.pool, build.id),
-        build.retryOf ? getBuild(ctx.pool, build.retryOf, viewer) : Promise.resolve(null),
+        buildFacts(ctx, req, build),
       ]);
       const from = tailStart(raw, start);
       const upto = completeUtf8Length(raw);
       const logText = raw.subarray(from, Math.max(from, upto)).toString("utf8");
       const logOffset = start + Math.max(from, upto);
-      const mayAct = hasRole(req.user, "builder");
       return {
         view: "build",
         // A running build's page (log tail, offsets) is out of date within a second: not kept.
         cacheable: !live,
         tags: [build.id],
-        locals: {
-          title: `Build #${build.id} of ${build.projectName} — ${build.state}`,
-          build,
-          artifacts,
-          earlier,
-          manifestCount,
-          logText,
-          logOffset,
-          logTruncated: start > 0,
-          retryOf,
-          canCancel: mayAct && canCancel(build.state),
-          canRetry: mayAct && canRetry(build.state),
-          live,
-        },
+        locals: { ...facts, logHtml: ansiToHtml(logText), logOffset, logTruncated: start > 0, live },
       };
     });
   });
@@ -224,12 +233,19 @@ export function buildsRouter(ctx: AppContext): Router {
   r.get("/builds/:id/log", requireLogin, async (req, res) => {
     const build = await visibleBuild(ctx, req, req.params.id);
     const offset = parseId(field(req.query, "offset", 20)) ?? 0;
-    await sendFullLog(ctx, res, build, offset, field(req.query, "download", 5) === "1");
+    await sendFullLog(ctx, res, build, offset, { attachment: field(req.query, "download", 5) === "1", raw: field(req.query, "raw", 5) === "1" });
   });
 
   r.get("/builds/:id/log/stream", requireLogin, async (req, res) => {
     const build = await visibleBuild(ctx, req, req.params.id);
-    await streamLog(ctx, req, res, build);
+    // The facts beside the log, rendered as the page renders them, whenever they change.
+    const renderFacts = async () => {
+      const now = await visibleBuild(ctx, req, String(build.id));
+      const locals = await buildFacts(ctx, req, now);
+      const html = await new Promise<string>((ok, fail) => req.app.render("partials/build-facts", { ...res.locals, ...locals }, (err, out) => (err ? fail(err) : ok(out))));
+      return { html, title: `${locals.title} · lexbuilder` };
+    };
+    await streamLog(ctx, req, res, build, renderFacts);
   });
 
   r.get("/builds/:id/manifest", requireLogin, async (req, res) => {
@@ -245,36 +261,29 @@ export function buildsRouter(ctx: AppContext): Router {
     res.render("manifest", { title: `Manifest of build #${build.id} (${build.projectName})`, build, manifest, earlier });
   });
 
+  // Cancel and retry: a refusal the state machine gives (409) comes back as a message on the page.
   r.post("/builds/:id/cancel", requireLogin, checkCsrf, async (req, res) => {
-    const user = me(req);
-    const build = await visibleBuild(ctx, req, req.params.id);
-    if (!hasRole(user, "builder")) throw new HttpError(403, "Your role allows reading only; builders and administrators cancel builds.");
+    const buildId = idOr404(req.params.id, "build");
     try {
-      const { state } = await cancelBuild(ctx.pool, build.id);
-      ctx.caches?.dataChanged();
-      await audit(ctx, user, "build.cancel", "build", build.id, { project: build.projectName, from: build.state, to: state });
+      const { build, state } = await cancelBuild(ctx, me(req), { buildId, via: "web" });
       flash(req, "ok", state === "CANCELLED" ? `Build #${build.id} is cancelled.` : `Build #${build.id} is being cancelled; the builder is stopping it.`);
     } catch (err) {
-      if (!(err instanceof BuildStateError)) throw err;
+      if (!(err instanceof ActionError && err.status === 409)) throw err;
       flash(req, "error", err.message);
     }
-    res.redirect(303, `/builds/${build.id}`);
+    await seeOther(req, res, `/builds/${buildId}`);
   });
 
   r.post("/builds/:id/retry", requireLogin, checkCsrf, async (req, res) => {
-    const user = me(req);
-    const build = await visibleBuild(ctx, req, req.params.id);
-    if (!hasRole(user, "builder")) throw new HttpError(403, "Your role allows reading only; builders and administrators retry builds.");
+    const buildId = idOr404(req.params.id, "build");
     try {
-      const retry = await retryBuild(ctx.pool, build.id, user.id);
-      ctx.caches?.dataChanged();
-      await audit(ctx, user, "build.retry", "build", retry.id, { project: build.projectName, retryOf: build.id });
+      const { build, retry } = await retryBuild(ctx, me(req), { buildId, via: "web" });
       flash(req, "ok", `Build #${retry.id} retries #${build.id}.`);
-      res.redirect(303, `/builds/${retry.id}`);
+      await seeOther(req, res, `/builds/${retry.id}`);
     } catch (err) {
-      if (!(err instanceof BuildStateError || err instanceof DuplicateBuildError || err instanceof ProjectInactiveError)) throw err;
+      if (!(err instanceof ActionError && err.status === 409)) throw err;
       flash(req, "error", err.message);
-      res.redirect(303, `/builds/${build.id}`);
+      await seeOther(req, res, `/builds/${buildId}`);
     }
   });
 

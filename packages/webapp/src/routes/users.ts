@@ -20,6 +20,7 @@ import {
 import { checkCsrf, HttpError, requireLogin, requireRole } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
+import { seeOther } from "../respond.js";
 import { field, flash, idOr404, me } from "./util.js";
 
 export function usersRouter(ctx: AppContext): Router {
@@ -47,9 +48,9 @@ export function usersRouter(ctx: AppContext): Router {
         passwordHash: await hashPassword(password),
       });
       ctx.caches?.userChanged(created.id);
-      await audit(ctx, user, "user.create", "user", created.id, { name: created.name, role: created.role });
+      await audit(ctx.pool, user, "user.create", "user", created.id, { name: created.name, role: created.role });
       flash(req, "ok", `User ${created.name} created with the ${created.role} role.`);
-      res.redirect(303, "/users");
+      await seeOther(req, res, "/users");
     } catch (err) {
       if (err instanceof UserExistsError) return renderUsers(res, 400, form, { name: err.message });
       throw err;
@@ -74,10 +75,10 @@ export function usersRouter(ctx: AppContext): Router {
     } else {
       await setUserRole(ctx.pool, u.id, role);
       ctx.caches?.userChanged(u.id);
-      await audit(ctx, user, "user.role", "user", u.id, { name: u.name, from: u.role, to: role });
+      await audit(ctx.pool, user, "user.role", "user", u.id, { name: u.name, from: u.role, to: role });
       flash(req, "ok", `${u.name} now has the ${role} role.`);
     }
-    res.redirect(303, "/users");
+    await seeOther(req, res, "/users");
   });
 
   r.post("/users/:name/active", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
@@ -89,10 +90,10 @@ export function usersRouter(ctx: AppContext): Router {
     } else {
       await setUserActive(ctx.pool, u.id, active);
       ctx.caches?.userChanged(u.id);
-      await audit(ctx, user, active ? "user.activate" : "user.deactivate", "user", u.id, { name: u.name });
+      await audit(ctx.pool, user, active ? "user.activate" : "user.deactivate", "user", u.id, { name: u.name });
       flash(req, "ok", active ? `${u.name} can log in again.` : `${u.name} is deactivated: their sessions and API tokens no longer work.`);
     }
-    res.redirect(303, "/users");
+    await seeOther(req, res, "/users");
   });
 
   const renderAccount = async (req: import("express").Request, res: import("express").Response, status: number, extra: Record<string, unknown> = {}) => {
@@ -112,7 +113,7 @@ export function usersRouter(ctx: AppContext): Router {
       return renderAccount(req, res, 400, { tokenError: "Give the token a label of 1 to 80 characters, e.g. the script or CI job that uses it.", tokenLabel: label });
     }
     const { id, token } = await createApiToken(ctx.pool, user.id, label);
-    await audit(ctx, user, "token.create", "api_token", id, { label });
+    await audit(ctx.pool, user, "token.create", "api_token", id, { label });
     res.set("Cache-Control", "no-store");
     await renderAccount(req, res, 201, { newToken: { id, label, token } });
   });
@@ -122,9 +123,9 @@ export function usersRouter(ctx: AppContext): Router {
     const id = idOr404(req.params.id, "token");
     if (!(await revokeApiToken(ctx.pool, user.id, id))) throw new HttpError(404, `You have no live token #${id}.`);
     ctx.caches?.tokensChanged();
-    await audit(ctx, user, "token.revoke", "api_token", id, {});
+    await audit(ctx.pool, user, "token.revoke", "api_token", id, {});
     flash(req, "ok", "The token is revoked; scripts using it now get 401.");
-    res.redirect(303, "/account");
+    await seeOther(req, res, "/account");
   });
 
   r.post("/account/password", requireLogin, checkCsrf, async (req, res) => {
@@ -138,9 +139,9 @@ export function usersRouter(ctx: AppContext): Router {
     if (Object.keys(errors).length) return renderAccount(req, res, 400, { passwordErrors: errors });
     await setUserPassword(ctx.pool, user.id, await hashPassword(next));
     ctx.caches?.userChanged(user.id);
-    await audit(ctx, user, "user.password", "user", user.id, {});
+    await audit(ctx.pool, user, "user.password", "user", user.id, {});
     flash(req, "ok", "Your password is changed.");
-    res.redirect(303, "/account");
+    await seeOther(req, res, "/account");
   });
   return r;
 }
