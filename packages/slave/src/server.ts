@@ -10,6 +10,7 @@ import { hostname } from "node:os";
 import { pipeline } from "node:stream/promises";
 import {
   bearerMatches,
+  checkRange,
   COOKIE_PATTERN,
   createRpcHandler,
   noParams,
@@ -39,30 +40,6 @@ export interface ServerOptions {
 }
 
 const plain = sendPlain;
-
-/** Parse a single-range `Range` header against `size`; "none" for no (usable) header. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | "none" | "unsatisfiable" {
-  if (header === undefined) return "none";
-  const m = /^bytes=([0-9]*)-([0-9]*)$/.exec(header.trim());
-  // Multiple ranges or other units: RFC 9110 lets us ignore the header and send it all.
-  if (!m) return "none";
-  const [, a, b] = m;
-  if (a === "" && b === "") return "unsatisfiable";
-  let start: number;
-  let end: number;
-  if (a === "") {
-    const suffix = Number(b);
-    if (suffix === 0) return "unsatisfiable";
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(a);
-    end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
-    if (b !== "" && Number(b) < start) return "unsatisfiable";
-  }
-  if (start >= size || size === 0) return "unsatisfiable";
-  return { start, end };
-}
 
 export function createSlaveServer(o: ServerOptions): http.Server {
   const { builder, log } = o;
@@ -133,9 +110,9 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       plain(res, 404, "This builder holds no file with that sha256 (it may have been cleaned).");
       return;
     }
-    const range = parseRange(req.headers.range, size);
-    if (range === "unsatisfiable") {
-      plain(res, 416, `The requested range is outside the file's ${size} bytes.`, { "Content-Range": `bytes */${size}` });
+    const range = checkRange(req.headers.range, size);
+    if (range.error !== undefined) {
+      plain(res, 416, range.error, { "Content-Range": `bytes */${size}` });
       return;
     }
     const headers: Record<string, string | number> = {
@@ -147,9 +124,9 @@ export function createSlaveServer(o: ServerOptions): http.Server {
     let status = 200;
     let start = 0;
     let end = size - 1;
-    if (range !== "none") {
+    if (range.value) {
       status = 206;
-      ({ start, end } = range);
+      ({ start, end } = range.value);
       headers["Content-Range"] = `bytes ${start}-${end}/${size}`;
     }
     headers["Content-Length"] = size === 0 ? 0 : end - start + 1;
