@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { checkEnvironment, isReservedEnvName, parseExtraEnv } from "../src/rules/index.js";
 
 const reserved = (name: string) => `${name} is set by the builder itself or is not allowed; choose another name.`;
-const badName = (shown: string) => `${shown} is not a valid variable name; use upper-case letters, digits and _, not starting with a digit.`;
+const badName = (shown: string) => `The variable name ${shown} is not valid; use upper-case letters, digits and _, not starting with a digit.`;
 
 describe("parseExtraEnv", () => {
   it.each([

@@ -16,7 +16,7 @@ const PROJECT = "The name may use lower-case letters, digits and dashes, and mus
 const BUILDER = "The builder name may use lower-case letters, digits, dots and dashes, and must start with a letter or digit.";
 const USER = "The user name must be 2 to 32 characters: lower-case letters, digits and _ . -, starting with a letter.";
 const SUITE = "The suite may use lower-case letters, digits, dots and dashes (for example trixie or bookworm).";
-const ARCH_NAME = (shown: string) => `${shown} is not valid: Debian architecture names use lower-case letters, digits and dashes, such as amd64.`;
+const ARCH_NAME = (shown: string) => `The architecture ${shown} is not a valid name: Debian architecture names use lower-case letters, digits and dashes, such as amd64.`;
 
 const cases: [string, (v: unknown) => Checked<unknown>, unknown, Checked<unknown>][] = [
   ["project", checkProjectName, " debian-live ", { value: "debian-live" }],

@@ -28,7 +28,7 @@ function checkPairs(pairs: [name: string, value: unknown][]): Checked<Record<str
   const out: Record<string, string> = {};
   for (const [name, value] of pairs) {
     if (!ENV_NAME_PATTERN.test(name) || name.length > MAX_ENV_NAME_LENGTH) {
-      return refuse(`${quoted(name)} is not a valid variable name; use upper-case letters, digits and _, not starting with a digit.`);
+      return refuse(`The variable name ${quoted(name)} is not valid; use upper-case letters, digits and _, not starting with a digit.`);
     }
     if (isReservedEnvName(name)) return refuse(`${name} is set by the builder itself or is not allowed; choose another name.`);
     if (Object.hasOwn(out, name)) return refuse(`${name} is given twice; keep one.`);

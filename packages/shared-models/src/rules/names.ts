@@ -45,7 +45,7 @@ export function checkSuite(v: unknown): Checked<string> {
 export function checkArchitectureName(v: unknown): Checked<string> {
   const s = trimmed(v);
   if (s === "") return refuse("Give a Debian architecture name such as amd64.");
-  if (!ARCHITECTURE_NAME_PATTERN.test(s)) return refuse(`${quoted(s)} is not valid: Debian architecture names use lower-case letters, digits and dashes, such as amd64.`);
+  if (!ARCHITECTURE_NAME_PATTERN.test(s)) return refuse(`The architecture ${quoted(s)} is not a valid name: Debian architecture names use lower-case letters, digits and dashes, such as amd64.`);
   return accept(s);
 }
 
