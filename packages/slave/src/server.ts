@@ -35,6 +35,8 @@ export interface ServerOptions {
   tls: { cert: string; key: string } | null;
   builderVersion: string;
   architectures: string[];
+  /** Config URL schemes this builder clones from (LEXBUILDER_SLAVE_ALLOWED_SCHEMES). */
+  allowedSchemes: readonly string[];
   liveBuildVersion: () => string;
   readiness: () => Readiness;
 }
@@ -70,7 +72,7 @@ export function createSlaveServer(o: ServerOptions): http.Server {
         return builder.waitStatus(knownVersion, waitSeconds, context.signal);
       },
       build: (params) => {
-        const [cookie, args] = parseBuildParams(params);
+        const [cookie, args] = parseBuildParams(params, o.allowedSchemes);
         return builder.build(cookie, args);
       },
       abort: (params) => builder.abort(parseCookieParam(params, "abort")),

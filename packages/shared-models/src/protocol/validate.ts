@@ -114,8 +114,12 @@ function checkTimeout(value: unknown): number {
   return checked.value;
 }
 
-/** build(cookie, {project, configUrl, configRef?, architecture, suite?, env?, timeoutSeconds?}). Optional members may be absent or nil. */
-export function parseBuildParams(params: unknown[]): [cookie: string, args: BuildArgs] {
+/**
+ * build(cookie, {project, configUrl, configRef?, architecture, suite?, env?, timeoutSeconds?}).
+ * Optional members may be absent or nil. A builder passes the config URL schemes it allows, so
+ * its refusal names them; by default any scheme git knows passes.
+ */
+export function parseBuildParams(params: unknown[], allowedSchemes: readonly string[] = KNOWN_CONFIG_URL_SCHEMES): [cookie: string, args: BuildArgs] {
   expectCount("build", params, 2, 2, "2 arguments (the cookie and a struct of build arguments)");
   const cookie = checkCookie("build", params[0]);
   const raw = params[1];
@@ -130,8 +134,7 @@ export function parseBuildParams(params: unknown[]): [cookie: string, args: Buil
   if (!given("architecture")) throw invalid("The build call needs the architecture to build for (architecture).");
   const args: BuildArgs = {
     project: byRule("project", raw.project, "string", checkProjectName),
-    // Any scheme git may use; the builder then holds it to its own allowed schemes.
-    configUrl: byRule("configUrl", raw.configUrl, "string", (v) => checkConfigUrl(v, KNOWN_CONFIG_URL_SCHEMES)),
+    configUrl: byRule("configUrl", raw.configUrl, "string", (v) => checkConfigUrl(v, allowedSchemes)),
     architecture: byRule("architecture", raw.architecture, "string", checkArchitectureName),
   };
   if (given("configRef")) args.configRef = byRule("configRef", raw.configRef, "string", checkConfigRef);
