@@ -5,6 +5,7 @@ import {
   checkBuilderUrl,
   checkBuildState,
   checkDescription,
+  checkIdempotencyKey,
   checkDisableReason,
   checkPassword,
   checkResultFile,
@@ -62,5 +63,20 @@ const cases: [string, (v: unknown) => Checked<unknown>, unknown, Checked<unknown
 describe("builder, account, text, build and file rules", () => {
   it.each(cases)("%s %j", (_kind, rule, input, result) => {
     expect(rule(input)).toEqual(result);
+  });
+});
+
+describe("checkIdempotencyKey", () => {
+  const sentence = "The Idempotency-Key header must be 1 to 200 printable ASCII characters without spaces, e.g. a UUID.";
+  it.each([
+    ["0b9d8a4e-6f3c-4b8e-9a51-2f7d3c1e5a90", { value: "0b9d8a4e-6f3c-4b8e-9a51-2f7d3c1e5a90" }],
+    ["k".repeat(200), { value: "k".repeat(200) }],
+    ["", { error: sentence }],
+    ["a b", { error: sentence }],
+    ["k".repeat(201), { error: sentence }],
+    ["ключ", { error: sentence }],
+    [42, { error: sentence }],
+  ])("%j", (key, result) => {
+    expect(checkIdempotencyKey(key)).toEqual(result);
   });
 });
