@@ -53,8 +53,6 @@ export {
 export type Validated<T> = { ok: true; value: T } | { ok: false; errors: Record<string, string> };
 
 type Raw = Record<string, unknown>;
-type Field<T> = Checked<T>;
-const str = text;
 
 function present(raw: Raw, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(raw, key) && raw[key] !== undefined;
@@ -62,7 +60,7 @@ function present(raw: Raw, key: string): boolean {
 
 function checkBool(v: unknown): boolean {
   if (typeof v === "boolean") return v;
-  const s = str(v)?.trim().toLowerCase() ?? "";
+  const s = text(v)?.trim().toLowerCase() ?? "";
   return s === "on" || s === "true" || s === "1" || s === "yes";
 }
 
@@ -74,10 +72,10 @@ function collect<T>(errors: Record<string, string>, value: T): Validated<T> {
 }
 
 /** Checked fields → the whole value, or every field's sentence. */
-function fields<T extends object>(checked: { [K in keyof T]: Field<T[K]> }): Validated<T> {
+function fields<T extends object>(checked: { [K in keyof T]: Checked<T[K]> }): Validated<T> {
   const errors: Record<string, string> = {};
   const out: Record<string, unknown> = {};
-  for (const [key, f] of Object.entries(checked) as [string, Field<unknown>][]) {
+  for (const [key, f] of Object.entries(checked) as [string, Checked<unknown>][]) {
     if (f.error !== undefined) errors[key] = f.error;
     else out[key] = f.value;
   }
@@ -104,7 +102,7 @@ export function validateProjectInput(raw: Raw, options: ProjectValidationOptions
   const errors: Record<string, string> = {};
   const out: Partial<ProjectInput> = {};
   const want = (key: string) => !partial || present(raw, key);
-  const take = <K extends keyof ProjectInput>(key: K, f: Field<ProjectInput[K]>) => {
+  const take = <K extends keyof ProjectInput>(key: K, f: Checked<ProjectInput[K]>) => {
     if (f.error !== undefined) errors[key] = f.error;
     else out[key] = f.value;
   };
@@ -114,17 +112,17 @@ export function validateProjectInput(raw: Raw, options: ProjectValidationOptions
   if (want("description")) take("description", checkDescription(raw.description));
   if (want("configUrl")) take("configUrl", checkConfigUrl(raw.configUrl, options.allowedSchemes));
   if (want("configRef")) {
-    if (!partial && (str(raw.configRef)?.trim() ?? "") === "") out.configRef = "main";
+    if (!partial && (text(raw.configRef)?.trim() ?? "") === "") out.configRef = "main";
     else take("configRef", checkConfigRef(raw.configRef));
   }
   if (want("architecture")) take("architecture", checkArchitecture(raw.architecture));
   if (want("suite")) {
-    if (!partial && (str(raw.suite)?.trim() ?? "") === "") out.suite = "trixie";
+    if (!partial && (text(raw.suite)?.trim() ?? "") === "") out.suite = "trixie";
     else take("suite", checkSuite(raw.suite));
   }
   if (want("extraEnv")) take("extraEnv", parseExtraEnv(raw.extraEnv));
   if (want("priority")) {
-    if (!partial && (str(raw.priority)?.trim() ?? "") === "") out.priority = 0;
+    if (!partial && (text(raw.priority)?.trim() ?? "") === "") out.priority = 0;
     else take("priority", checkPriority(raw.priority));
   }
   if (want("private")) out.private = checkBool(raw.private);
@@ -162,7 +160,7 @@ export interface UserInput {
  * role); an empty optional password means "unchanged" (null).
  */
 export function validateUserInput(raw: Raw, options: { passwordOptional?: boolean } = {}): Validated<UserInput> {
-  const unchanged = options.passwordOptional && (str(raw.password) ?? "") === "";
+  const unchanged = options.passwordOptional && (text(raw.password) ?? "") === "";
   return fields<UserInput>({
     name: checkUserName(raw.name),
     role: checkRole(raw.role),
@@ -191,7 +189,7 @@ export function validateConfigRef(v: unknown): Validated<string> {
  * default ref".
  */
 export function validateBuildRequest(raw: Raw): Validated<{ milestone: string | null; configRef: string | null }> {
-  const given = (v: unknown) => (str(v)?.trim() ?? "") !== "";
+  const given = (v: unknown) => (text(v)?.trim() ?? "") !== "";
   return fields<{ milestone: string | null; configRef: string | null }>({
     milestone: given(raw.milestone) ? checkMilestone(raw.milestone) : { value: null },
     configRef: given(raw.configRef) ? checkConfigRef(raw.configRef) : { value: null },

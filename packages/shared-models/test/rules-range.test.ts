@@ -1,6 +1,6 @@
 // The Range rule of file downloads: one byte range, or the whole file, or a 416 sentence.
 import { describe, expect, it } from "vitest";
-import { checkRange } from "../src/rules/index.js";
+import { checkLogOffset, checkRange } from "../src/rules/index.js";
 
 describe("checkRange", () => {
   it.each([
@@ -30,5 +30,23 @@ describe("checkRange", () => {
     ["bytes=99999999999999999999-", 100],
   ])("refuses %j of %d bytes", (header, size) => {
     expect(checkRange(header, size)).toEqual({ error: `The requested range is outside the file's ${size} bytes.` });
+  });
+});
+
+describe("checkLogOffset", () => {
+  const sentence = "The offset must be a whole number of bytes, 0 or more, as in ?offset=0.";
+  it.each([
+    [undefined, { value: 0 }],
+    ["0", { value: 0 }],
+    ["4096", { value: 4096 }],
+    ["999999999999999", { value: 999999999999999 }],
+    ["", { error: sentence }],
+    ["-1", { error: sentence }],
+    ["1e99", { error: sentence }],
+    ["x", { error: sentence }],
+    ["9999999999999999", { error: sentence }],
+    [["1", "2"], { error: sentence }],
+  ])("%j", (offset, result) => {
+    expect(checkLogOffset(offset)).toEqual(result);
   });
 });

@@ -10,6 +10,7 @@ import { hostname } from "node:os";
 import { pipeline } from "node:stream/promises";
 import {
   bearerMatches,
+  checkLogOffset,
   checkRange,
   COOKIE_PATTERN,
   createRpcHandler,
@@ -145,9 +146,9 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       plain(res, 400, 'A build cookie looks like "<build id>-<attempt>", for example "42-1".');
       return;
     }
-    const offsetText = query.get("offset") ?? "0";
-    if (!/^[0-9]{1,15}$/.test(offsetText)) {
-      plain(res, 400, "offset must be a whole number of bytes, for example ?offset=0.");
+    const offset = checkLogOffset(query.get("offset") ?? undefined);
+    if (offset.error !== undefined) {
+      plain(res, 400, offset.error);
       return;
     }
     const file = builder.logFile(cookie);
@@ -155,14 +156,13 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       plain(res, 404, `This builder holds no log for build ${cookie}.`);
       return;
     }
-    const offset = Number(offsetText);
-    if (offset > file.size) {
-      plain(res, 416, `The log of build ${cookie} has only ${file.size} bytes; offset ${offset} is beyond it.`, {
+    if (offset.value > file.size) {
+      plain(res, 416, `The log of build ${cookie} has only ${file.size} bytes; offset ${offset.value} is beyond it.`, {
         "Content-Range": `bytes */${file.size}`,
       });
       return;
     }
-    const length = file.size - offset;
+    const length = file.size - offset.value;
     res.writeHead(200, {
       "Content-Type": "text/plain; charset=utf-8",
       "Content-Length": length,
@@ -173,7 +173,7 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       res.end();
       return;
     }
-    await pipeline(createReadStream(file.path, { start: offset, end: file.size - 1 }), res);
+    await pipeline(createReadStream(file.path, { start: offset.value, end: file.size - 1 }), res);
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {

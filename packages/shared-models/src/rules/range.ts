@@ -1,4 +1,5 @@
-// An HTTP Range header on a file download (the slave's result files, the webapp's artifacts).
+// Where a download starts: an HTTP Range header on a file (the slave's result files, the
+// webapp's artifacts), or the offset into a build log (?offset=N, the slave's and the API's).
 // One byte range is honoured; several ranges or other units are ignored and the whole file is
 // sent, as RFC 9110 allows.
 import { accept, refuse, type Checked } from "./checked.js";
@@ -32,4 +33,11 @@ export function checkRange(header: string | undefined, size: number): Checked<By
   }
   if (size === 0 || start >= size) return outside;
   return accept({ start, end });
+}
+
+/** A byte offset into a log, as in ?offset=N; absent means 0. */
+export function checkLogOffset(v: unknown): Checked<number> {
+  if (v === undefined || v === null) return accept(0);
+  if (typeof v !== "string" || !/^[0-9]{1,15}$/.test(v)) return refuse("The offset must be a whole number of bytes, 0 or more, as in ?offset=0.");
+  return accept(Number(v));
 }
