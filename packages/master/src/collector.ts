@@ -15,13 +15,13 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   addArtifact,
+  checkResultFile,
   failBuild,
   getActiveBuild,
   insertManifest,
   markSucceeded,
   parseManifest,
   withTransaction,
-  SHA256_PATTERN,
   type ActiveBuild,
   type ResultFile,
 } from "@lexbuilder/shared-models";
@@ -29,8 +29,6 @@ import { errorMessage, sleep, type BuilderClients, type MasterContext } from "./
 import type { Judge } from "./judge.js";
 import { SlaveHttpError, slaveGet } from "./slave-http.js";
 
-const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$/;
-const FILE_KINDS = new Set(["image", "manifest", "files", "contents", "log", "other"]);
 /** Largest manifest read into memory for parsing (live-build's are ~10 KB). */
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 /** Resumptions of cut transfers allowed per file (each must have made progress). */
@@ -96,13 +94,9 @@ export class Collector {
     const absDir = resolve(root, relDir);
     if (!absDir.startsWith(root + sep)) throw new Error(`The artifact directory ${relDir} would leave the artifacts directory.`);
 
-    const bad = files.find(
-      (f) => !FILE_NAME.test(f.name) || !SHA256_PATTERN.test(f.sha256) || !/^[0-9]{1,16}$/.test(String(f.size)) || !FILE_KINDS.has(f.kind),
-    );
+    const bad = files.map(checkResultFile).find((f) => f.error !== undefined)?.error;
     if (bad || files.length === 0) {
-      const why = bad
-        ? `The builder reported a result file that cannot be stored (${JSON.stringify(bad.name).slice(0, 80)}).`
-        : "The builder reported success but no result files.";
+      const why = bad ? `The builder reported a result file that cannot be stored: ${bad}` : "The builder reported success but no result files.";
       if (await failBuild(pool, build.id, cookie, "collect", why)) metrics.countFinished("FAILED");
       await this.cleanSlave(clients, cookie);
       return;

@@ -90,6 +90,8 @@ describe("lexbuilder-admin", () => {
     const noFile = await admin(db.url, ["add-builder", "b3", "http://127.0.0.1:1", "--token-file", "/nonexistent/token"]);
     expect(noFile.stderr).toBe("lexbuilder-admin: Cannot read the token file /nonexistent/token (ENOENT).\n");
 
+    const noReason = await admin(db.url, ["disable-builder", "b1", "--reason", " "]);
+    expect(noReason).toMatchObject({ code: 1, stderr: "lexbuilder-admin: Give a reason of 1 to 500 characters, on one line.\n" });
     const dis = await admin(db.url, ["disable-builder", "b1", "--reason", "disk replaced"]);
     expect(dis.code).toBe(0);
     let list = JSON.parse((await admin(db.url, ["list-builders", "--json"])).stdout);
@@ -112,6 +114,9 @@ describe("lexbuilder-admin", () => {
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     const noFile = await admin(db.url, ["add-project", "demo3", "--config-url", "file:///x", "--arch", "amd64"], { LEXBUILDER_ALLOWED_CONFIG_SCHEMES: "https" });
     expect(noFile.code).toBe(1);
+    expect(noFile.stderr).toBe("lexbuilder-admin: The scheme file:// is not allowed for configuration URLs; use one of: https.\n");
+    const badList = await admin(db.url, ["add-project", "demo3", "--config-url", "file:///x", "--arch", "amd64"], { LEXBUILDER_ALLOWED_CONFIG_SCHEMES: "https,ext" });
+    expect(badList).toMatchObject({ code: 1, stderr: 'lexbuilder-admin: LEXBUILDER_ALLOWED_CONFIG_SCHEMES may only name https, http, git, ssh, file, not "ext".\n' });
 
     const cronProject = await admin(db.url, [
       "add-project", "nightly", "--config-url", "file:///srv/config.git", "--arch", "amd64", "--cron", "15 3 * * 1-5",
@@ -140,6 +145,8 @@ describe("lexbuilder-admin", () => {
     expect(human.stdout).toMatch(new RegExp(`^Build #${msId} of demo: QUEUED`));
     const missing = await admin(db.url, ["show-build", "999999"]);
     expect(missing.stderr).toBe("lexbuilder-admin: There is no build #999999.\n");
+    const notId = await admin(db.url, ["show-build", "latest"]);
+    expect(notId).toMatchObject({ code: 1, stderr: 'lexbuilder-admin: "latest" is not a build id; give a number such as 42.\n' });
 
     const listed = JSON.parse((await admin(db.url, ["list-builds", "--project", "demo", "--state", "queued", "--json"])).stdout);
     expect(listed.map((b: { id: number }) => b.id)).toEqual([msId, Number(r1.stdout.trim())]);

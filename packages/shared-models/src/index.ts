@@ -24,6 +24,7 @@ export * from "./db/audit.js";
 export * from "./db/artifacts.js";
 export * from "./db/logs.js";
 export * from "./db/manifests.js";
+export * from "./rules/index.js";
 export * from "./validation.js";
 export * from "./api-shapes.js";
 // Master lifecycle, schedules and retention (issue 4).

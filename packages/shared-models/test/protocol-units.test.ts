@@ -60,13 +60,13 @@ describe("parseBuildParams", () => {
     expect(refusal(() => parseBuildParams(["1-1", { ...good, project: null }])).faultString).toMatch(/needs the project name/);
     expect(refusal(() => parseBuildParams(["1-1", { ...good, Project: "x" }])).faultString).toMatch(/does not know the argument "Project"/);
     expect(refusal(() => parseBuildParams(["01-1", good])).faultString).toMatch(/cookie "01-1"/);
-    expect(refusal(() => parseBuildParams(["1-1", { ...good, env: { PATH: "/x" } }])).faultString).toMatch(/PATH, which the builder sets itself/);
+    expect(refusal(() => parseBuildParams(["1-1", { ...good, env: { PATH: "/x" } }])).faultString).toBe("PATH is set by the builder itself or is not allowed; choose another name.");
     expect(refusal(() => parseBuildParams(["1-1", { ...good, env: { GIT_SSH_COMMAND: "x" } }])).faultString).toMatch(/GIT_SSH_COMMAND/);
     expect(refusal(() => parseBuildParams(["1-1", { ...good, env: { "1X": "x" } }])).faultString).toMatch(/name "1X"/);
     expect(refusal(() => parseBuildParams(["1-1", { ...good, env: { A: "x\u0000y" } }])).faultString).toMatch(/NUL/);
     expect(refusal(() => parseBuildParams(["1-1", { ...good, configUrl: "https://x/a b" }])).faultString).toMatch(/spaces or control/);
-    expect(refusal(() => parseBuildParams(["1-1", { ...good, configRef: "" }])).faultString).toMatch(/empty configRef/);
-    expect(refusal(() => parseBuildParams(["1-1", { ...good, suite: "tri xie" }])).faultString).toMatch(/suite "tri xie"/);
+    expect(refusal(() => parseBuildParams(["1-1", { ...good, configRef: "" }])).faultString).toBe("Give a branch, tag or commit to build (for example main).");
+    expect(refusal(() => parseBuildParams(["1-1", { ...good, suite: "tri xie" }])).faultString).toBe("The suite may use lower-case letters, digits, dots and dashes (for example trixie or bookworm).");
     expect(refusal(() => parseBuildParams(["1-1", { ...good, architecture: "AMD64" }])).faultString).toMatch(/architecture "AMD64"/);
     expect(refusal(() => parseBuildParams(["1-1", { ...good, timeoutSeconds: 1e9 }])).faultString).toMatch(/between 60 and 172800/);
   });
@@ -76,7 +76,7 @@ describe("parseBuildParams", () => {
       refusal(() => parseBuildParams(["1-1", { ...good, env: { [name]: "x" } }]));
     }
     const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`V${i}`, "x"]));
-    expect(refusal(() => parseBuildParams(["1-1", { ...good, env: many }])).faultString).toMatch(/101 environment variables/);
+    expect(refusal(() => parseBuildParams(["1-1", { ...good, env: many }])).faultString).toBe("At most 100 environment variables are allowed; 101 were given.");
   });
 
   it("refuses an env object whose own key is __proto__", () => {

@@ -8,6 +8,7 @@ import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import {
   assertSlaveTransition,
+  checkConfigUrl,
   FaultCode,
   LOG_TAIL_BYTES,
   MAX_STATUS_WAIT_SECONDS,
@@ -22,7 +23,7 @@ import {
 } from "@lexbuilder/shared-models";
 import { BuildLog, readTail, scrub } from "./buildlog.js";
 import type { ResultCache } from "./cache.js";
-import { checkConfigRef, checkConfigUrl, LiveBuildJob, type Outcome } from "./livebuild.js";
+import { LiveBuildJob, type Outcome } from "./livebuild.js";
 import { killBuild, mountsUnder, unmountUnder } from "./processes.js";
 import type { Readiness } from "./readiness.js";
 
@@ -262,12 +263,10 @@ export class Builder {
     if (this.cleaning) {
       throw new RpcFault(FaultCode.BUSY, "This builder is still cleaning up its previous build; try again in a moment.");
     }
+    // The build call's parameters passed the rule for any scheme git knows; this builder
+    // allows only its own (LEXBUILDER_SLAVE_ALLOWED_SCHEMES).
     const url = checkConfigUrl(args.configUrl, this.o.allowedSchemes);
-    if ("refused" in url) throw new RpcFault(FaultCode.INVALID_PARAMS, url.refused);
-    if (args.configRef !== undefined) {
-      const bad = checkConfigRef(args.configRef);
-      if (bad) throw new RpcFault(FaultCode.INVALID_PARAMS, bad);
-    }
+    if (url.error !== undefined) throw new RpcFault(FaultCode.INVALID_PARAMS, url.error);
     if (!this.o.architectures.includes(args.architecture)) {
       throw new RpcFault(
         FaultCode.UNSUPPORTED_ARCH,

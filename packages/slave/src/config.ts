@@ -3,19 +3,21 @@
 import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import {
+  checkArchitectureName,
+  checkSchemeList,
   ConfigError,
+  DEFAULT_CONFIG_URL_SCHEMES,
   readInteger,
   readList,
   readListen,
   readOptionalString,
   readString,
+  type Checked,
   type ListenAddress,
 } from "@lexbuilder/shared-models";
 
 type Env = Record<string, string | undefined>;
 
-/** Transports a config URL may use; anything else (ext::, fd::, remote helpers) never. */
-export const KNOWN_SCHEMES = ["https", "http", "git", "ssh", "file"] as const;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 export interface SlaveConfig {
@@ -52,6 +54,12 @@ export function readBytes(env: Env, name: string, fallback: number): number {
   return n;
 }
 
+/** The rule's value, or a ConfigError with its sentence (prefixed by the setting it is about). */
+function ruled<T>(checked: Checked<T>, setting?: string): T {
+  if (checked.error !== undefined) throw new ConfigError(setting ? `${setting}: ${checked.error}` : checked.error);
+  return checked.value;
+}
+
 function readPath(env: Env, name: string, fallback: string): string {
   const value = readString(env, name, fallback);
   if (!isAbsolute(value)) throw new ConfigError(`${name} must be an absolute path, not "${value}".`);
@@ -65,19 +73,9 @@ export function readSlaveConfig(env: Env = process.env): SlaveConfig {
   const lb = readString(env, "LEXBUILDER_SLAVE_LB", "lb");
   const debootstrap = readString(env, "LEXBUILDER_SLAVE_DEBOOTSTRAP", "debootstrap");
 
-  const allowedSchemes = readList(env, "LEXBUILDER_SLAVE_ALLOWED_SCHEMES", ["https", "http", "git", "ssh"]).map((s) =>
-    s.toLowerCase(),
+  const allowedSchemes = ruled(
+    checkSchemeList(readList(env, "LEXBUILDER_SLAVE_ALLOWED_SCHEMES", [...DEFAULT_CONFIG_URL_SCHEMES]), "LEXBUILDER_SLAVE_ALLOWED_SCHEMES"),
   );
-  for (const scheme of allowedSchemes) {
-    if (!(KNOWN_SCHEMES as readonly string[]).includes(scheme)) {
-      throw new ConfigError(
-        `LEXBUILDER_SLAVE_ALLOWED_SCHEMES may only name ${KNOWN_SCHEMES.join(", ")}, not "${scheme}".`,
-      );
-    }
-  }
-  if (allowedSchemes.length === 0) {
-    throw new ConfigError("LEXBUILDER_SLAVE_ALLOWED_SCHEMES must name at least one scheme, for example https.");
-  }
 
   const buildTimeoutSeconds = readInteger(env, "LEXBUILDER_SLAVE_BUILD_TIMEOUT", 14400, 1, 7 * 24 * 3600);
   const abortDeadlineSeconds = readInteger(env, "LEXBUILDER_SLAVE_ABORT_DEADLINE", 10, 1, 600);
@@ -89,11 +87,7 @@ export function readSlaveConfig(env: Env = process.env): SlaveConfig {
   let architectures: string[] | null = null;
   if (readOptionalString(env, "LEXBUILDER_SLAVE_ARCHITECTURES") !== undefined) {
     architectures = readList(env, "LEXBUILDER_SLAVE_ARCHITECTURES", []);
-    for (const arch of architectures) {
-      if (!/^[a-z0-9][a-z0-9-]*$/.test(arch)) {
-        throw new ConfigError(`LEXBUILDER_SLAVE_ARCHITECTURES must list Debian architecture names such as amd64, not "${arch}".`);
-      }
-    }
+    for (const arch of architectures) ruled(checkArchitectureName(arch), "LEXBUILDER_SLAVE_ARCHITECTURES");
   }
 
   const cert = readOptionalString(env, "LEXBUILDER_SLAVE_TLS_CERT");

@@ -3,62 +3,11 @@
 import { mkdir, readdir, lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
-import type { BuildArgs, BuildResult, FileKind, ResultFile } from "@lexbuilder/shared-models";
+import { COMMIT_ID_PATTERN, isReservedEnvName, type BuildArgs, type BuildResult, type FileKind, type ResultFile } from "@lexbuilder/shared-models";
 import type { BuildLog } from "./buildlog.js";
 import type { ResultCache } from "./cache.js";
 import { killBuild, MARKER_VARIABLE, spawnInGroup, unmountUnder, type Exit, type KillResult } from "./processes.js";
 import { BUILD_PATH, freeDiskBytes } from "./readiness.js";
-
-// ---------------------------------------------------------------------------------------------
-// Config URLs and refs: refused before a build starts (fault -32602 with the sentence).
-
-/** The transport a config URL would use, or a sentence saying why it is refused. */
-export function checkConfigUrl(url: string, allowedSchemes: readonly string[]): { scheme: string } | { refused: string } {
-  const allowed = `allowed here: ${allowedSchemes.join(", ")} (LEXBUILDER_SLAVE_ALLOWED_SCHEMES)`;
-  if (url.length === 0 || url.length > 2048 || /[\0-\x1f\x7f]/.test(url)) {
-    return { refused: "The config URL is empty, too long or contains control characters." };
-  }
-  if (url.startsWith("-")) return { refused: `The config URL "${url}" starts with "-" and would be read as a git option; it is refused.` };
-  // git's "<transport>::<address>" syntax runs remote helpers (ext:: runs any command).
-  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(url)) {
-    return { refused: `The config URL uses git's "transport::address" form (such as ext:: or fd::), which is refused; use a URL with a scheme ${allowed}.` };
-  }
-  let scheme: string;
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url);
-  if (m) scheme = m[1]!.toLowerCase();
-  else if (url.startsWith("/")) scheme = "file";
-  else if (/^(?:[^@/:\s]+@)?[A-Za-z0-9.-]+:[^/]/.test(url) || /^(?:[^@/:\s]+@)?[A-Za-z0-9.-]+:\//.test(url)) scheme = "ssh";
-  else return { refused: `The config URL "${url}" is not a URL git can clone; use one with a scheme ${allowed}.` };
-  if (!allowedSchemes.includes(scheme)) {
-    return { refused: `The config URL's scheme "${scheme}" is not allowed on this builder; schemes ${allowed}.` };
-  }
-  return { scheme };
-}
-
-export const COMMIT_ID = /^[0-9a-f]{40}$/;
-
-/** A branch, tag or full commit id; undefined when acceptable, else a sentence. */
-export function checkConfigRef(ref: string): string | undefined {
-  if (COMMIT_ID.test(ref)) return undefined;
-  if (
-    ref.length === 0 ||
-    ref.length > 255 ||
-    ref.startsWith("-") ||
-    ref.startsWith("/") ||
-    ref.endsWith("/") ||
-    ref.endsWith(".lock") ||
-    ref.includes("..") ||
-    ref.includes("@{") ||
-    ref.includes("//") ||
-    !/^[A-Za-z0-9._/+-]+$/.test(ref)
-  ) {
-    return `The config ref "${ref}" is not a valid branch, tag or full commit id.`;
-  }
-  return undefined;
-}
-
-/** Names of the variables a project may not set (the slave sets them itself). */
-export const RESERVED_VARIABLES = ["PROJECT", "ARCH", "SUITE", "NOW", "SOURCE_DATE_EPOCH", MARKER_VARIABLE];
 
 // ---------------------------------------------------------------------------------------------
 // Result files.
@@ -250,7 +199,9 @@ export class LiveBuildJob {
       if (value) env[name] = value;
     }
     for (const [name, value] of Object.entries(args.env ?? {})) {
-      if (!RESERVED_VARIABLES.includes(name)) env[name] = value;
+      // The build call refused reserved names already; a caller that skipped it still cannot
+      // replace what the builder sets.
+      if (!isReservedEnvName(name)) env[name] = value;
     }
     env.PROJECT = args.project;
     env.ARCH = args.architecture;
@@ -353,7 +304,7 @@ export class LiveBuildJob {
     const ref = args.configRef;
     const git = this.git(this.o.workspace);
     try {
-      if (ref && COMMIT_ID.test(ref)) {
+      if (ref && COMMIT_ID_PATTERN.test(ref)) {
         await mkdir(dir);
         const inner = this.git(dir);
         log.line(`RUN: git fetch --depth 1 ${args.configUrl} ${ref}`);
@@ -375,7 +326,7 @@ export class LiveBuildJob {
       }
       const inner = this.git(dir);
       const [revision, epoch] = (await inner.raw(["log", "-1", "--format=%H %ct"])).trim().split(" ");
-      if (ref && COMMIT_ID.test(ref) && revision !== ref) throw new Error(`checked out ${revision} instead of ${ref}`);
+      if (ref && COMMIT_ID_PATTERN.test(ref) && revision !== ref) throw new Error(`checked out ${revision} instead of ${ref}`);
       return { revision: revision!, epoch: Number(epoch) };
     } catch (err) {
       log.flushPending();

@@ -118,6 +118,7 @@ async function run(config: SlaveConfig): Promise<void> {
     tls: config.tls,
     builderVersion: builderVersion(),
     architectures,
+    allowedSchemes: config.allowedSchemes,
     liveBuildVersion: () => lbVersion,
     readiness,
   });

@@ -10,6 +10,8 @@ import { hostname } from "node:os";
 import { pipeline } from "node:stream/promises";
 import {
   bearerMatches,
+  checkLogOffset,
+  checkRange,
   COOKIE_PATTERN,
   createRpcHandler,
   noParams,
@@ -34,35 +36,13 @@ export interface ServerOptions {
   tls: { cert: string; key: string } | null;
   builderVersion: string;
   architectures: string[];
+  /** Config URL schemes this builder clones from (LEXBUILDER_SLAVE_ALLOWED_SCHEMES). */
+  allowedSchemes: readonly string[];
   liveBuildVersion: () => string;
   readiness: () => Readiness;
 }
 
 const plain = sendPlain;
-
-/** Parse a single-range `Range` header against `size`; "none" for no (usable) header. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | "none" | "unsatisfiable" {
-  if (header === undefined) return "none";
-  const m = /^bytes=([0-9]*)-([0-9]*)$/.exec(header.trim());
-  // Multiple ranges or other units: RFC 9110 lets us ignore the header and send it all.
-  if (!m) return "none";
-  const [, a, b] = m;
-  if (a === "" && b === "") return "unsatisfiable";
-  let start: number;
-  let end: number;
-  if (a === "") {
-    const suffix = Number(b);
-    if (suffix === 0) return "unsatisfiable";
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(a);
-    end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
-    if (b !== "" && Number(b) < start) return "unsatisfiable";
-  }
-  if (start >= size || size === 0) return "unsatisfiable";
-  return { start, end };
-}
 
 export function createSlaveServer(o: ServerOptions): http.Server {
   const { builder, log } = o;
@@ -93,7 +73,7 @@ export function createSlaveServer(o: ServerOptions): http.Server {
         return builder.waitStatus(knownVersion, waitSeconds, context.signal);
       },
       build: (params) => {
-        const [cookie, args] = parseBuildParams(params);
+        const [cookie, args] = parseBuildParams(params, o.allowedSchemes);
         return builder.build(cookie, args);
       },
       abort: (params) => builder.abort(parseCookieParam(params, "abort")),
@@ -133,9 +113,9 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       plain(res, 404, "This builder holds no file with that sha256 (it may have been cleaned).");
       return;
     }
-    const range = parseRange(req.headers.range, size);
-    if (range === "unsatisfiable") {
-      plain(res, 416, `The requested range is outside the file's ${size} bytes.`, { "Content-Range": `bytes */${size}` });
+    const range = checkRange(req.headers.range, size);
+    if (range.error !== undefined) {
+      plain(res, 416, range.error, { "Content-Range": `bytes */${size}` });
       return;
     }
     const headers: Record<string, string | number> = {
@@ -147,9 +127,9 @@ export function createSlaveServer(o: ServerOptions): http.Server {
     let status = 200;
     let start = 0;
     let end = size - 1;
-    if (range !== "none") {
+    if (range.value) {
       status = 206;
-      ({ start, end } = range);
+      ({ start, end } = range.value);
       headers["Content-Range"] = `bytes ${start}-${end}/${size}`;
     }
     headers["Content-Length"] = size === 0 ? 0 : end - start + 1;
@@ -166,9 +146,9 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       plain(res, 400, 'A build cookie looks like "<build id>-<attempt>", for example "42-1".');
       return;
     }
-    const offsetText = query.get("offset") ?? "0";
-    if (!/^[0-9]{1,15}$/.test(offsetText)) {
-      plain(res, 400, "offset must be a whole number of bytes, for example ?offset=0.");
+    const offset = checkLogOffset(query.get("offset") ?? undefined);
+    if (offset.error !== undefined) {
+      plain(res, 400, offset.error);
       return;
     }
     const file = builder.logFile(cookie);
@@ -176,14 +156,13 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       plain(res, 404, `This builder holds no log for build ${cookie}.`);
       return;
     }
-    const offset = Number(offsetText);
-    if (offset > file.size) {
-      plain(res, 416, `The log of build ${cookie} has only ${file.size} bytes; offset ${offset} is beyond it.`, {
+    if (offset.value > file.size) {
+      plain(res, 416, `The log of build ${cookie} has only ${file.size} bytes; offset ${offset.value} is beyond it.`, {
         "Content-Range": `bytes */${file.size}`,
       });
       return;
     }
-    const length = file.size - offset;
+    const length = file.size - offset.value;
     res.writeHead(200, {
       "Content-Type": "text/plain; charset=utf-8",
       "Content-Length": length,
@@ -194,7 +173,7 @@ export function createSlaveServer(o: ServerOptions): http.Server {
       res.end();
       return;
     }
-    await pipeline(createReadStream(file.path, { start: offset, end: file.size - 1 }), res);
+    await pipeline(createReadStream(file.path, { start: offset.value, end: file.size - 1 }), res);
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -124,14 +124,15 @@ describe("faults", () => {
       [["nope", args("quick")], /cookie/],
       [["1-1", { configUrl: repo.url, architecture: "amd64" }], /project/],
       [["1-1", args("quick", { configUrl: "ext::sh -c touch% /tmp/pwned" })], /./],
-      [["1-1", args("quick", { configUrl: "ext::sh%20-c%20id" })], /transport::address/],
-      [["1-1", args("quick", { configUrl: "fd::3" })], /transport::address/],
+      [["1-1", args("quick", { configUrl: "ext::sh%20-c%20id" })], /^Remote-helper transports such as ext:: and fd:: are not allowed/],
+      [["1-1", args("quick", { configUrl: "fd::3" })], /^Remote-helper transports/],
       [["1-1", args("quick", { configUrl: "--upload-pack=touch /tmp/x" })], /./],
-      [["1-1", args("quick", { configUrl: "-uoops" })], /option/],
-      [["1-1", args("quick", { configUrl: "https://example.invalid/config.git" })], /scheme "https" is not allowed/],
-      [["1-1", args("quick", { configUrl: "relative/path" })], /not a URL git can clone/],
-      [["1-1", args("--orphan")], /option/],
-      [["1-1", args("a..b")], /not a valid branch/],
+      [["1-1", args("quick", { configUrl: "-uoops" })], /may not start with a dash/],
+      // This builder allows only file (LEXBUILDER_SLAVE_ALLOWED_SCHEMES).
+      [["1-1", args("quick", { configUrl: "https://example.invalid/config.git" })], /^The scheme https:\/\/ is not allowed for configuration URLs; use one of: file\.$/],
+      [["1-1", args("quick", { configUrl: "relative/path" })], /must start with one of file:\/\//],
+      [["1-1", args("--orphan")], /may not start with a dash/],
+      [["1-1", args("a..b")], /must not contain '\.\.'/],
       [["1-1", args("quick", { env: { PATH: "/tmp" } })], /PATH/],
       [["1-1", args("quick", { timeoutSeconds: "10" })], /timeoutSeconds/],
     ];
@@ -145,6 +146,32 @@ describe("faults", () => {
     expect((await fault(slave.client.call("clean", "../../etc"))).faultCode).toBe(FaultCode.INVALID_PARAMS);
     // Nothing was started by any of these.
     expect((await slave.client.call("status")).state).toBe("IDLE");
+  });
+
+  it("-32602 for an ssh or git host or user that looks like an option, on a builder that allows ssh", async () => {
+    const sshSlave = await startSlave({ env: { LEXBUILDER_SLAVE_ALLOWED_SCHEMES: "file,ssh,git" } });
+    try {
+      const dash = "The host and user name of the configuration URL may not start with a dash.";
+      const must = "The configuration URL must start with one of file://, ssh://, git://.";
+      const cases: [string, string][] = [
+        ["ssh://-oProxyCommand=touch%20x/repo", dash],
+        ["ssh://-oProxyCommand=x@host/repo", dash],
+        ["ssh://%2doProxyCommand=x@host/repo", dash],
+        ["git://-evil/repo", dash],
+        ["git@-oProxyCommand=x:repo", must],
+        ["-oProxyCommand=x@host:repo", "The configuration URL may not start with a dash; give a URL such as https://example.org/config.git."],
+        ["ext::ssh -oProxyCommand=x host", "The configuration URL may not contain spaces or control characters."],
+        ["ext::sh%20-c%20id", "Remote-helper transports such as ext:: and fd:: are not allowed; use a URL with one of: file, ssh, git."],
+      ];
+      for (const [configUrl, sentence] of cases) {
+        const f = await fault(sshSlave.client.call("build", "1-1", args("quick", { configUrl })));
+        expect(f.faultCode, configUrl).toBe(FaultCode.INVALID_PARAMS);
+        expect(f.faultString, configUrl).toBe(sentence);
+      }
+      expect((await sshSlave.client.call("status")).state).toBe("IDLE");
+    } finally {
+      await sshSlave.stop();
+    }
   });
 
   it("UNSUPPORTED_ARCH for an architecture the builder does not build", async () => {

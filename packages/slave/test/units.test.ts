@@ -8,50 +8,10 @@ import { ConfigError } from "@lexbuilder/shared-models";
 import { BuildLog, scrub } from "../src/buildlog.js";
 import { ResultCache, sha256File } from "../src/cache.js";
 import { readSlaveConfig } from "../src/config.js";
-import { checkConfigRef, checkConfigUrl, resultKind } from "../src/livebuild.js";
+import { resultKind } from "../src/livebuild.js";
 import { findBuildProcesses, killBuild, MARKER_VARIABLE, mountsUnder, spawnInGroup, unmountUnder } from "../src/processes.js";
 import { environHas, readProcFile } from "../src/procfs.js";
-import { parseRange } from "../src/server.js";
 import { sleep, tempDir } from "./helpers.js";
-
-describe("config URLs", () => {
-  const allowed = ["https", "git", "ssh", "file"];
-  it.each([
-    ["https://salsa.debian.org/live-team/config.git", "https"],
-    ["git://example.org/config", "git"],
-    ["ssh://git@example.org/config.git", "ssh"],
-    ["git@example.org:team/config.git", "ssh"],
-    ["file:///srv/config.git", "file"],
-    ["/srv/config.git", "file"],
-  ])("accepts %s as %s", (url, scheme) => {
-    expect(checkConfigUrl(url, allowed)).toEqual({ scheme });
-  });
-  it.each([
-    ["ext::sh -c 'id'", /transport::address/],
-    ["fd::17", /transport::address/],
-    ["EXT::sh", /transport::address/],
-    ["-uoops", /starts with "-"/],
-    ["--upload-pack=x", /starts with "-"/],
-    ["http://example.org/config.git", /scheme "http" is not allowed/],
-    ["ftp://example.org/config.git", /scheme "ftp" is not allowed/],
-    ["config.git", /not a URL git can clone/],
-    ["https://example.org/a\nb", /control characters/],
-  ])("refuses %s", (url, why) => {
-    const r = checkConfigUrl(url, allowed);
-    expect("refused" in r && r.refused).toMatch(why);
-  });
-});
-
-describe("config refs", () => {
-  it("accepts branches, tags and full commit ids", () => {
-    for (const ref of ["main", "release/2024.1", "v1.0", "a".repeat(40), "feature+x"]) expect(checkConfigRef(ref)).toBeUndefined();
-  });
-  it("refuses options and malformed refs", () => {
-    for (const ref of ["-b", "--orphan", "a..b", "x@{1}", "/abs", "trail/", "x.lock", "sp ace", "a//b", ""]) {
-      expect(checkConfigRef(ref), ref).toMatch(/not a valid branch/);
-    }
-  });
-});
 
 describe("scrub", () => {
   it("hides user:pass in URLs and the given secrets", () => {
@@ -102,23 +62,6 @@ describe("result files", () => {
     expect(resultKind("live-image-arm64.iso", "amd64")).toBeNull();
     expect(resultKind("chroot.packages.live", "amd64")).toBeNull();
     expect(resultKind("live-image-amd64.", "amd64")).toBeNull();
-  });
-});
-
-describe("Range", () => {
-  it("parses single ranges and refuses unsatisfiable ones", () => {
-    expect(parseRange(undefined, 100)).toBe("none");
-    expect(parseRange("bytes=0-9", 100)).toEqual({ start: 0, end: 9 });
-    expect(parseRange("bytes=90-", 100)).toEqual({ start: 90, end: 99 });
-    expect(parseRange("bytes=90-500", 100)).toEqual({ start: 90, end: 99 });
-    expect(parseRange("bytes=-5", 100)).toEqual({ start: 95, end: 99 });
-    expect(parseRange("bytes=-500", 100)).toEqual({ start: 0, end: 99 });
-    expect(parseRange("bytes=100-", 100)).toBe("unsatisfiable");
-    expect(parseRange("bytes=5-1", 100)).toBe("unsatisfiable");
-    expect(parseRange("bytes=-0", 100)).toBe("unsatisfiable");
-    expect(parseRange("bytes=-", 100)).toBe("unsatisfiable");
-    expect(parseRange("bytes=0-1,5-6", 100)).toBe("none");
-    expect(parseRange("items=0-1", 100)).toBe("none");
   });
 });
 

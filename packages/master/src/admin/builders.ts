@@ -2,6 +2,7 @@
 import {
   addBuilder,
   BuilderExistsError,
+  checkDisableReason,
   disableBuilder,
   enableBuilder,
   getBuilderByName,
@@ -10,7 +11,7 @@ import {
   validateBuilderInput,
   withTransaction,
 } from "@lexbuilder/shared-models";
-import { CommandError, firstError, readSecretFile, table, type Command } from "./common.js";
+import { CommandError, firstError, readSecretFile, ruled, table, type Command } from "./common.js";
 
 export const addBuilderCommand: Command = {
   spec: {
@@ -124,8 +125,7 @@ export const disableBuilderCommand: Command = {
   },
   async run(args, io) {
     const name = args.positionals[0]!;
-    const reason = args.options.get("reason")!.trim();
-    if (!reason || reason.length > 500) throw new CommandError("Give a reason of 1 to 500 characters with --reason.");
+    const reason = ruled(checkDisableReason(args.options.get("reason")));
     const id = await builderId(io, name);
     await withTransaction(io.pool(), async (c) => {
       await disableBuilder(c, id, reason);

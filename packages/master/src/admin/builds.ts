@@ -1,6 +1,7 @@
 // lexbuilder-admin request-build / show-build / list-builds.
 import {
-  BUILD_STATES,
+  checkBuildId,
+  checkBuildState,
   DuplicateBuildError,
   getBuild,
   getProjectByName,
@@ -14,9 +15,8 @@ import {
   toApiBuildListItem,
   validateBuildRequest,
   withTransaction,
-  type BuildState,
 } from "@lexbuilder/shared-models";
-import { CommandError, firstError, table, type Command } from "./common.js";
+import { CommandError, firstError, ruled, table, type Command } from "./common.js";
 
 export const requestBuildCommand: Command = {
   spec: {
@@ -51,12 +51,6 @@ export const requestBuildCommand: Command = {
   },
 };
 
-function buildId(text: string): number {
-  const t = text.replace(/^#/, "");
-  if (!/^[1-9][0-9]{0,15}$/.test(t)) throw new CommandError(`"${text}" is not a build id; give a number such as 42.`);
-  return Number(t);
-}
-
 export const showBuildCommand: Command = {
   spec: {
     name: "show-build",
@@ -66,7 +60,7 @@ export const showBuildCommand: Command = {
     json: true,
   },
   async run(args, io) {
-    const id = buildId(args.positionals[0]!);
+    const id = ruled(checkBuildId(args.positionals[0]));
     const build = await getBuild(io.pool(), id);
     if (!build) throw new CommandError(`There is no build #${id}.`);
     const api = toApiBuild(build, await listArtifacts(io.pool(), id));
@@ -102,10 +96,8 @@ export const listBuildsCommand: Command = {
   },
   async run(args, io) {
     const projectName = args.options.get("project");
-    const stateText = args.options.get("state")?.toUpperCase();
-    if (stateText !== undefined && !(BUILD_STATES as readonly string[]).includes(stateText)) {
-      throw new CommandError(`"${args.options.get("state")}" is not a build state; use one of ${BUILD_STATES.join(", ")}.`);
-    }
+    const stateText = args.options.get("state");
+    const state = stateText === undefined ? undefined : ruled(checkBuildState(stateText));
     let projectId: number | undefined;
     if (projectName !== undefined) {
       const p = await getProjectByName(io.pool(), projectName, SYSTEM_VIEWER);
@@ -115,7 +107,7 @@ export const listBuildsCommand: Command = {
     const builds = await listBuilds(io.pool(), {
       viewer: SYSTEM_VIEWER,
       projectId,
-      state: stateText as BuildState | undefined,
+      state,
       limit: 200,
     });
     if (args.flags.has("json")) {

@@ -1,7 +1,7 @@
 // What every lexbuilder-admin command gets: a database pool from DATABASE_URL, output helpers,
 // and errors that reach the user as one sentence.
 import { readFile } from "node:fs/promises";
-import { createPool, loadConfigOrExit, readDatabaseUrl, type Pool } from "@lexbuilder/shared-models";
+import { createPool, loadConfigOrExit, readDatabaseUrl, type Checked, type Pool } from "@lexbuilder/shared-models";
 import type { CommandSpec, Parsed } from "./args.js";
 
 export class CommandError extends Error {
@@ -66,4 +66,10 @@ export function table(headers: string[], rows: string[][]): string {
 
 export function firstError(errors: Record<string, string>): string {
   return Object.values(errors)[0] ?? "The input is not valid.";
+}
+
+/** The rule's value, or a CommandError with its sentence. */
+export function ruled<T>(checked: Checked<T>): T {
+  if (checked.error !== undefined) throw new CommandError(checked.error);
+  return checked.value;
 }

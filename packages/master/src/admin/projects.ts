@@ -1,13 +1,15 @@
 // lexbuilder-admin add-project.
 import {
+  checkSchemeList,
   createProject,
+  DEFAULT_CONFIG_URL_SCHEMES,
   ProjectExistsError,
   readList,
   recordAudit,
   validateProjectInput,
   withTransaction,
 } from "@lexbuilder/shared-models";
-import { CommandError, firstError, type Command } from "./common.js";
+import { CommandError, firstError, ruled, type Command } from "./common.js";
 
 export const addProjectCommand: Command = {
   spec: {
@@ -21,7 +23,8 @@ export const addProjectCommand: Command = {
     required: ["config-url", "arch"],
   },
   async run(args, io) {
-    const allowedSchemes = readList(process.env, "LEXBUILDER_ALLOWED_CONFIG_SCHEMES", ["https", "http", "git", "ssh"]);
+    const setting = "LEXBUILDER_ALLOWED_CONFIG_SCHEMES";
+    const allowedSchemes = ruled(checkSchemeList(readList(process.env, setting, [...DEFAULT_CONFIG_URL_SCHEMES]), setting));
     const checked = validateProjectInput(
       {
         name: args.positionals[0],

@@ -1,5 +1,6 @@
 // lexbuilder-admin create-user / create-token.
 import {
+  checkTokenLabel,
   createApiToken,
   createUser,
   generatePassword,
@@ -10,7 +11,7 @@ import {
   validateUserInput,
   withTransaction,
 } from "@lexbuilder/shared-models";
-import { CommandError, firstError, readSecretFile, type Command } from "./common.js";
+import { CommandError, firstError, readSecretFile, ruled, type Command } from "./common.js";
 
 export const createUserCommand: Command = {
   spec: {
@@ -55,8 +56,7 @@ export const createTokenCommand: Command = {
     const name = args.positionals[0]!;
     const user = await getUserByName(io.pool(), name);
     if (!user) throw new CommandError(`There is no user named ${name}.`);
-    const label = args.options.get("label") ?? `created by lexbuilder-admin on ${new Date().toISOString().slice(0, 10)}`;
-    if (label.length < 1 || label.length > 80) throw new CommandError("The token label must be 1 to 80 characters long.");
+    const label = ruled(checkTokenLabel(args.options.get("label") ?? `created by lexbuilder-admin on ${new Date().toISOString().slice(0, 10)}`));
     const { token } = await withTransaction(io.pool(), async (c) => {
       const t = await createApiToken(c, user.id, label);
       await recordAudit(c, { actor: "admin-cli", action: "token.create", objectType: "user", objectId: user.id, details: { tokenId: t.id } });

@@ -6,6 +6,7 @@ import { Channel } from "./channels.js";
 import { clampLimit, isValidId, projectVisibilitySql, ProjectNotFoundError, type Viewer } from "./projects.js";
 import { canRetry, type BuildReason, type BuildState, type FailureKind } from "../states.js";
 import type { BuildResult } from "../protocol/types.js";
+import { checkIdempotencyKey } from "../rules/builds.js";
 
 export interface Build {
   id: number;
@@ -138,8 +139,7 @@ export class IdempotencyKeyUsedError extends Error {
   }
 }
 
-/** Idempotency keys: 1 to 200 printable ASCII characters (as the column's CHECK says). */
-export const IDEMPOTENCY_KEY_PATTERN = /^[!-~]{1,200}$/;
+export { IDEMPOTENCY_KEY_PATTERN } from "../rules/builds.js";
 
 /**
  * Queues a build and wakes the master. Refuses a second identical QUEUED build (same project,
@@ -154,7 +154,8 @@ export async function requestBuild(db: Queryable, req: BuildRequest): Promise<Bu
     throw new Error("A milestone name must be 1 to 100 characters long.");
   }
   if (req.idempotencyKey != null) {
-    if (!IDEMPOTENCY_KEY_PATTERN.test(req.idempotencyKey)) throw new Error("An Idempotency-Key must be 1 to 200 printable ASCII characters without spaces.");
+    const key = checkIdempotencyKey(req.idempotencyKey);
+    if (key.error !== undefined) throw new Error(key.error);
     if (req.requestedBy == null) throw new Error("An Idempotency-Key needs the requesting user.");
   }
   for (let attempt = 0; attempt < 5; attempt++) {

@@ -1,5 +1,18 @@
 // Strict checks of XML-RPC method parameters. Every refusal is an RpcFault(-32602) whose
 // faultString is a sentence saying what was wrong and what is expected.
+import {
+  checkArchitectureName,
+  checkBuildTimeout,
+  checkConfigRef,
+  checkConfigUrl,
+  checkEnvironment,
+  checkProjectName,
+  checkSuite,
+  FILE_KINDS,
+  KNOWN_CONFIG_URL_SCHEMES,
+  RESULT_FILE_NAME_PATTERN,
+  type Checked,
+} from "../rules/index.js";
 import { COOKIE_PATTERN, FaultCode, MAX_STATUS_WAIT_SECONDS, RpcFault, type BuildArgs } from "./types.js";
 
 /** Thrown by method code for bad arguments; the server answers it with fault -32602. */
@@ -14,35 +27,23 @@ function invalid(sentence: string): RpcFault {
   return new RpcFault(FaultCode.INVALID_PARAMS, sentence);
 }
 
-/** Smallest and largest build timeout a caller may ask for, seconds. */
-export const MIN_BUILD_TIMEOUT_SECONDS = 60;
-export const MAX_BUILD_TIMEOUT_SECONDS = 172_800;
-export const MAX_CONFIG_URL_LENGTH = 2000;
-export const MAX_CONFIG_REF_LENGTH = 250;
-export const MAX_ENV_VARIABLES = 100;
-export const MAX_ENV_VALUE_LENGTH = 4096;
-
-export const PROJECT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
-/** Debian architecture names: amd64, arm64, i386, ppc64el, s390x, armhf, riscv64 … */
-export const ARCHITECTURE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
-export const SUITE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-export const ENV_NAME_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
-
-/** Variables the slave sets itself or that would change how the build runs. */
-export const RESERVED_ENV_NAMES: ReadonlySet<string> = new Set([
-  "PROJECT", "ARCH", "SUITE", "NOW", "SOURCE_DATE_EPOCH",
-  "PATH", "HOME", "SHELL", "USER", "LOGNAME", "PWD", "OLDPWD", "IFS", "ENV", "BASH_ENV", "CDPATH",
-  "PS4", "SHELLOPTS", "BASHOPTS", "GLOBIGNORE", "PROMPT_COMMAND", "TMPDIR",
-  "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "NODE_OPTIONS", "PYTHONPATH", "PERL5LIB", "PERL5OPT",
-  "DEBIAN_FRONTEND",
-]);
-/** Prefixes reserved the same way (dynamic loader, git, our own settings). */
-export const RESERVED_ENV_PREFIXES: readonly string[] = ["LD_", "GIT_", "LEXBUILDER_", "BASH_FUNC_"];
+export {
+  ARCHITECTURE_NAME_PATTERN as ARCHITECTURE_PATTERN,
+  ENV_NAME_PATTERN,
+  MAX_BUILD_TIMEOUT_SECONDS,
+  MAX_CONFIG_REF_LENGTH,
+  MAX_CONFIG_URL_LENGTH,
+  MAX_ENV_VALUE_LENGTH,
+  MAX_ENV_VARIABLES,
+  MIN_BUILD_TIMEOUT_SECONDS,
+  PROJECT_NAME_PATTERN,
+  RESERVED_ENV_NAMES,
+  RESERVED_ENV_PREFIXES,
+  RESULT_FILE_NAME_PATTERN,
+  SUITE_NAME_PATTERN as SUITE_PATTERN,
+} from "../rules/index.js";
 
 const BUILD_ARG_KEYS = ["project", "configUrl", "configRef", "architecture", "suite", "env", "timeoutSeconds"] as const;
-
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 function kindOf(value: unknown): string {
   if (value === null) return "nil";
@@ -91,65 +92,34 @@ function checkCookie(method: string, value: unknown): string {
   return value;
 }
 
-function checkName(field: string, value: unknown, pattern: RegExp, example: string): string {
-  if (typeof value !== "string") throw invalid(`The build call needs ${field} as a string, not ${kindOf(value)}.`);
-  if (!pattern.test(value)) {
-    throw invalid(`The build call got the ${field} ${quote(value)}; it must be letters, digits and . _ - (for example "${example}").`);
-  }
-  return value;
-}
-
-function checkConfigUrl(value: unknown): string {
-  if (typeof value !== "string") throw invalid(`The build call needs configUrl as a string, not ${kindOf(value)}.`);
-  if (value.length === 0) throw invalid("The build call needs a configUrl, but it is empty.");
-  if (value.length > MAX_CONFIG_URL_LENGTH) throw invalid(`The build call got a configUrl of ${value.length} characters; at most ${MAX_CONFIG_URL_LENGTH} are allowed.`);
-  if (CONTROL_CHARS.test(value) || /\s/.test(value)) throw invalid("The build call got a configUrl containing spaces or control characters; give a plain URL.");
-  if (value.startsWith("-")) throw invalid(`The build call got the configUrl ${quote(value)}, which looks like a command-line option; give a URL.`);
-  return value;
-}
-
-function checkConfigRef(value: unknown): string {
-  if (typeof value !== "string") throw invalid(`The build call needs configRef as a string, not ${kindOf(value)}.`);
-  if (value.length === 0) throw invalid("The build call got an empty configRef; leave it out to build the default branch.");
-  if (value.length > MAX_CONFIG_REF_LENGTH) throw invalid(`The build call got a configRef of ${value.length} characters; at most ${MAX_CONFIG_REF_LENGTH} are allowed.`);
-  if (value.startsWith("-")) throw invalid(`The build call got the configRef ${quote(value)}, which looks like a command-line option; give a branch, tag or commit.`);
-  if (CONTROL_CHARS.test(value) || /\s/.test(value)) throw invalid("The build call got a configRef containing spaces or control characters; give a branch, tag or commit.");
-  return value;
-}
-
-function checkEnv(value: unknown): Record<string, string> {
-  if (!isStruct(value)) throw invalid(`The build call needs env as a struct of names to strings, not ${kindOf(value)}.`);
-  const names = Object.keys(value);
-  if (names.length > MAX_ENV_VARIABLES) throw invalid(`The build call got ${names.length} environment variables; at most ${MAX_ENV_VARIABLES} are allowed.`);
-  const out: Record<string, string> = {};
-  for (const name of names) {
-    if (!ENV_NAME_PATTERN.test(name) || name.length > 128) {
-      throw invalid(`The build call got the environment variable name ${quote(name)}; names are upper-case letters, digits and _, not starting with a digit.`);
-    }
-    if (RESERVED_ENV_NAMES.has(name) || RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p))) {
-      throw invalid(`The build call got the environment variable ${name}, which the builder sets itself or does not allow; choose another name.`);
-    }
-    const v = value[name];
-    if (typeof v !== "string") throw invalid(`The build call needs the environment variable ${name} as a string, not ${kindOf(v)}.`);
-    if (v.length > MAX_ENV_VALUE_LENGTH) throw invalid(`The build call got ${v.length} characters for ${name}; at most ${MAX_ENV_VALUE_LENGTH} are allowed.`);
-    if (v.includes("\u0000")) throw invalid(`The build call got a NUL character in ${name}, which an environment variable cannot hold.`);
-    Object.defineProperty(out, name, { value: v, enumerable: true, writable: true, configurable: true });
-  }
-  return out;
+/**
+ * A build argument by its rule: the rule's own sentence is the fault, so the slave refuses a
+ * value with the words the form or the API would use. Only a value of the wrong XML-RPC type is
+ * refused here, before the rule sees it.
+ */
+function byRule<T>(field: string, value: unknown, type: "string" | "struct", rule: (v: unknown) => Checked<T>): T {
+  const typeOk = type === "string" ? typeof value === "string" : isStruct(value);
+  if (!typeOk) throw invalid(`The build call needs ${field} as ${type === "string" ? "a string" : "a struct of names to strings"}, not ${kindOf(value)}.`);
+  const checked = rule(value);
+  if (checked.error !== undefined) throw invalid(checked.error);
+  return checked.value;
 }
 
 function checkTimeout(value: unknown): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
     throw invalid(`The build call needs timeoutSeconds as a whole number of seconds, not ${kindOf(value)}.`);
   }
-  if (value < MIN_BUILD_TIMEOUT_SECONDS || value > MAX_BUILD_TIMEOUT_SECONDS) {
-    throw invalid(`The build call got timeoutSeconds ${value}; it must be between ${MIN_BUILD_TIMEOUT_SECONDS} and ${MAX_BUILD_TIMEOUT_SECONDS}.`);
-  }
-  return value;
+  const checked = checkBuildTimeout(value);
+  if (checked.error !== undefined) throw invalid(checked.error);
+  return checked.value;
 }
 
-/** build(cookie, {project, configUrl, configRef?, architecture, suite?, env?, timeoutSeconds?}). Optional members may be absent or nil. */
-export function parseBuildParams(params: unknown[]): [cookie: string, args: BuildArgs] {
+/**
+ * build(cookie, {project, configUrl, configRef?, architecture, suite?, env?, timeoutSeconds?}).
+ * Optional members may be absent or nil. A builder passes the config URL schemes it allows, so
+ * its refusal names them; by default any scheme git knows passes.
+ */
+export function parseBuildParams(params: unknown[], allowedSchemes: readonly string[] = KNOWN_CONFIG_URL_SCHEMES): [cookie: string, args: BuildArgs] {
   expectCount("build", params, 2, 2, "2 arguments (the cookie and a struct of build arguments)");
   const cookie = checkCookie("build", params[0]);
   const raw = params[1];
@@ -163,13 +133,13 @@ export function parseBuildParams(params: unknown[]): [cookie: string, args: Buil
   if (!given("configUrl")) throw invalid("The build call needs the configuration's git URL (configUrl).");
   if (!given("architecture")) throw invalid("The build call needs the architecture to build for (architecture).");
   const args: BuildArgs = {
-    project: checkName("project", raw.project, PROJECT_NAME_PATTERN, "debian-live"),
-    configUrl: checkConfigUrl(raw.configUrl),
-    architecture: checkName("architecture", raw.architecture, ARCHITECTURE_PATTERN, "amd64"),
+    project: byRule("project", raw.project, "string", checkProjectName),
+    configUrl: byRule("configUrl", raw.configUrl, "string", (v) => checkConfigUrl(v, allowedSchemes)),
+    architecture: byRule("architecture", raw.architecture, "string", checkArchitectureName),
   };
-  if (given("configRef")) args.configRef = checkConfigRef(raw.configRef);
-  if (given("suite")) args.suite = checkName("suite", raw.suite, SUITE_PATTERN, "trixie");
-  if (given("env")) args.env = checkEnv(raw.env);
+  if (given("configRef")) args.configRef = byRule("configRef", raw.configRef, "string", checkConfigRef);
+  if (given("suite")) args.suite = byRule("suite", raw.suite, "string", checkSuite);
+  if (given("env")) args.env = byRule("env", raw.env, "struct", checkEnvironment);
   if (given("timeoutSeconds")) args.timeoutSeconds = checkTimeout(raw.timeoutSeconds);
   return [cookie, args];
 }
@@ -232,12 +202,9 @@ export class ResultShapeError extends Error {
   }
 }
 
-/** Result file names: one path component, no leading dot (DESIGN: live-image-<arch>.* and build.log). */
-export const RESULT_FILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$/;
 const DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
 const SLAVE_STATES = ["IDLE", "BUILDING", "ABORTING", "WAITING"];
 const BUILD_RESULTS = ["OK", "BUILDFAIL", "CONFIGFAIL", "BUILDERFAIL", "ABORTED"];
-const FILE_KINDS = ["image", "manifest", "files", "contents", "log", "other"];
 
 type Shape = (value: unknown, path: string, method: string) => unknown;
 

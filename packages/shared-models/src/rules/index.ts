@@ -1,0 +1,15 @@
+// Every rule for input, one module per kind of input. A rule returns the cleaned value or one
+// sentence, and every part of lexbuilder that takes the input uses the same rule.
+export type { Checked } from "./checked.js";
+export * from "./config-url.js";
+export * from "./config-ref.js";
+export * from "./env.js";
+export * from "./names.js";
+export * from "./schedule.js";
+export * from "./numbers.js";
+export * from "./text.js";
+export * from "./builder.js";
+export * from "./users.js";
+export * from "./builds.js";
+export * from "./files.js";
+export * from "./range.js";
