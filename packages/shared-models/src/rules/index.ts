@@ -13,3 +13,4 @@ export * from "./users.js";
 export * from "./builds.js";
 export * from "./files.js";
 export * from "./range.js";
+export * from "./packages.js";
