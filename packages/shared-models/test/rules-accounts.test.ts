@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   checkBuilderToken,
   checkBuilderUrl,
+  checkBuildReason,
   checkBuildState,
   checkDescription,
   checkIdempotencyKey,
@@ -52,6 +53,8 @@ const cases: [string, (v: unknown) => Checked<unknown>, unknown, Checked<unknown
   ["description", checkDescription, "x".repeat(10_001), { error: "The description may be at most 10000 characters long." }],
   ["build state", checkBuildState, "queued", { value: "QUEUED" }],
   ["build state", checkBuildState, "DONE", { error: `"DONE" is not a build state; use one of QUEUED, DISPATCHING, BUILDING, COLLECTING, SUCCEEDED, FAILED, CANCELLING, CANCELLED.` }],
+  ["build reason", checkBuildReason, " Milestone ", { value: "milestone" }],
+  ["build reason", checkBuildReason, "whim", { error: "\"whim\" is not a build reason; use one of manual, daily, api, retry, milestone." }],
   ["result file", checkResultFile as (v: unknown) => Checked<unknown>, file, { value: "live-image-amd64.iso" }],
   ["result file", checkResultFile as (v: unknown) => Checked<unknown>, { ...file, name: "../x" }, { error: '"../x" is not a plain file name (letters, digits and . _ + -, not starting with a dot).' }],
   ["result file", checkResultFile as (v: unknown) => Checked<unknown>, { ...file, name: ".hidden" }, { error: '".hidden" is not a plain file name (letters, digits and . _ + -, not starting with a dot).' }],

@@ -3,6 +3,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import {
   ConfigError,
+  DEFAULT_CONFIG_URL_SCHEMES,
+  checkSchemeList,
   readBoolean,
   readDatabaseUrl,
   readList,
@@ -34,8 +36,6 @@ export interface WebappConfig {
    */
   cacheTtlMs?: number;
 }
-
-const KNOWN_SCHEMES = ["https", "http", "git", "ssh", "file"];
 
 export function readSecretFile(path: string): string {
   let text: string | null = null;
@@ -77,13 +77,9 @@ export function readWebappConfig(env: Record<string, string | undefined> = proce
   const secretFile = readString(env, "LEXBUILDER_WEBAPP_SECRET_FILE", "/etc/lexbuilder/webapp.secret");
   const artifactsDir = readString(env, "LEXBUILDER_ARTIFACTS_DIR", "/var/lib/lexbuilder/artifacts");
   if (!artifactsDir.startsWith("/")) throw new ConfigError(`LEXBUILDER_ARTIFACTS_DIR must be an absolute path, not "${artifactsDir}".`);
-  const allowedConfigSchemes = readList(env, "LEXBUILDER_ALLOWED_CONFIG_SCHEMES", ["https", "http", "git", "ssh"]);
-  for (const s of allowedConfigSchemes) {
-    if (!KNOWN_SCHEMES.includes(s)) {
-      throw new ConfigError(`LEXBUILDER_ALLOWED_CONFIG_SCHEMES may list only ${KNOWN_SCHEMES.join(", ")}, not "${s}".`);
-    }
-  }
-  if (allowedConfigSchemes.length === 0) throw new ConfigError("LEXBUILDER_ALLOWED_CONFIG_SCHEMES must list at least one scheme.");
+  const schemes = checkSchemeList(readList(env, "LEXBUILDER_ALLOWED_CONFIG_SCHEMES", [...DEFAULT_CONFIG_URL_SCHEMES]), "LEXBUILDER_ALLOWED_CONFIG_SCHEMES");
+  if (schemes.error !== undefined) throw new ConfigError(schemes.error);
+  const allowedConfigSchemes = schemes.value;
   const level = readOptionalString(env, "LOG_LEVEL");
   if (level !== undefined && !["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(level)) {
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not "${level}".`);

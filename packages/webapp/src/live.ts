@@ -3,7 +3,7 @@
 // resuming from a byte offset (the event id), with a slow timer as a safety net for missed
 // notifications or a missing listener.
 import type { Request, Response } from "express";
-import { Channel, TERMINAL_BUILD_STATES, getBuildRow, readLog, type Build, type BuildDetail, type Listener } from "@lexbuilder/shared-models";
+import { Channel, TERMINAL_BUILD_STATES, checkLogOffset, getBuildRow, readLog, type Build, type BuildDetail, type Listener } from "@lexbuilder/shared-models";
 import type { AppContext } from "./context.js";
 import { completeUtf8Length, drained } from "./logtext.js";
 import { requestLog } from "./access-log.js";
@@ -60,8 +60,9 @@ function hubFor(listener: Listener | undefined): LiveHub | null {
   return hub;
 }
 
+/** A given, valid offset (the log offset rule), else null: a bad one restarts from the top, never ends the stream. */
 function parseOffset(value: unknown): number | null {
-  return typeof value === "string" && /^[0-9]{1,15}$/.test(value) ? Number(value) : null;
+  return value === undefined ? null : (checkLogOffset(value).value ?? null);
 }
 
 /** The page's facts about the build (state, times, builder, files, buttons) as HTML, and its title. */

@@ -97,7 +97,7 @@ describe("adding a builder", () => {
     const none = await admin.post("/builders/b1/disable", { reason: "" });
     expect(none.status).toBe(303);
     expect((await getBuilderByName(h.pool, "b1"))!.enabled).toBe(true);
-    expect((await admin.get("/builders")).text).toContain("Say why b1 is being disabled");
+    expect((await admin.get("/builders")).text).toContain("Give a reason of 1 to 500 characters, on one line.");
     await admin.post("/builders/b1/disable", { reason: "disk <replacement>" });
     expect(await getBuilderByName(h.pool, "b1")).toMatchObject({ enabled: false, disabledReason: "disk <replacement>" });
     expect((await admin.get("/builders")).text).toContain("disk &lt;replacement&gt;");

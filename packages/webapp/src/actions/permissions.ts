@@ -1,13 +1,12 @@
 // Who may do what (roles in auth.ts). Private projects do not exist for those who may not see
 // them: a lookup answers 404 before any role check could tell them apart.
-import { getBuild, getProjectByName, isProjectMember, type BuildDetail, type Project, type Queryable } from "@lexbuilder/shared-models";
+import { PROJECT_NAME_PATTERN, getBuild, getProjectByName, isProjectMember, type BuildDetail, type Project, type Queryable } from "@lexbuilder/shared-models";
 import { hasRole, viewerOf, type CurrentUser } from "../auth.js";
 import { ActionError } from "./errors.js";
 
-const PROJECT_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
 export async function projectVisibleTo(db: Queryable, user: CurrentUser, name: string): Promise<Project> {
-  const project = PROJECT_NAME.test(name) ? await getProjectByName(db, name, viewerOf(user)) : null;
+  // The name as given, not trimmed: a lookup matches exactly or finds nothing.
+  const project = PROJECT_NAME_PATTERN.test(name) ? await getProjectByName(db, name, viewerOf(user)) : null;
   if (!project) throw new ActionError(404, `There is no project named ${name.slice(0, 64)}.`);
   return project;
 }

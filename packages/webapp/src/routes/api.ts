@@ -4,8 +4,11 @@
 import { createHash } from "node:crypto";
 import express, { Router, type NextFunction, type Request, type Response } from "express";
 import {
-  BUILD_STATES,
-  IDEMPOTENCY_KEY_PATTERN,
+  checkBuildState,
+  checkIdempotencyKey,
+  checkLogOffset,
+  checkMilestone,
+  PROJECT_NAME_PATTERN,
   findUserByApiToken,
   getManifest,
   getProjectByName,
@@ -15,8 +18,8 @@ import {
   toApiBuild,
   toApiBuildListItem,
   toApiProject,
+  type Checked,
   type Project,
-  type BuildState,
 } from "@lexbuilder/shared-models";
 import { HttpError } from "../auth.js";
 import { cancelBuild, requestBuild, retryBuild } from "../actions/builds.js";
@@ -34,6 +37,12 @@ function apiProject(p: Project) {
   const next = nextRunOf(p);
   out.schedule.nextRun = next ? next.toISOString() : null;
   return out;
+}
+
+/** The rule's value, or its sentence as a 400 answer. */
+function refuseWith400<T>(checked: Checked<T>): T {
+  if (checked.error !== undefined) throw new HttpError(400, checked.error);
+  return checked.value;
 }
 
 function str(q: unknown, name: string): string | undefined {
@@ -90,14 +99,14 @@ export function apiRouter(ctx: AppContext): Router {
       if (key !== "milestone" && key !== "configRef") throw new HttpError(400, `Unknown field "${key.slice(0, 40)}"; only milestone and configRef are accepted.`);
     }
     const { milestone, configRef } = body;
-    if (milestone !== undefined && milestone !== null && (typeof milestone !== "string" || milestone.trim().length < 1 || milestone.length > 100)) {
-      throw new HttpError(400, "milestone must be a name of 1 to 100 characters.");
+    // JSON types are the API's own question; what a milestone may be is the rule's.
+    if (milestone !== undefined && milestone !== null) {
+      if (typeof milestone !== "string") throw new HttpError(400, "milestone must be a string.");
+      refuseWith400(checkMilestone(milestone));
     }
     if (configRef !== undefined && configRef !== null && typeof configRef !== "string") throw new HttpError(400, "configRef must be a string.");
     const idempotencyKey = req.get("idempotency-key");
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
-      throw new HttpError(400, "The Idempotency-Key header must be 1 to 200 printable ASCII characters without spaces, e.g. a UUID.");
-    }
+    if (idempotencyKey !== undefined) refuseWith400(checkIdempotencyKey(idempotencyKey));
     const { build, replayed } = await requestBuild(ctx, user, { projectName: project.name, milestone: milestone ?? null, configRef: configRef ?? null, idempotencyKey, via: "api" });
     if (replayed) res.status(200).set("Idempotent-Replayed", "true");
     else res.status(201);
@@ -107,16 +116,17 @@ export function apiRouter(ctx: AppContext): Router {
   r.get("/builds", async (req, res) => {
     const viewer = viewerOf(req);
     const projectName = str(req.query, "project");
-    const state = str(req.query, "state");
+    const stateText = str(req.query, "state");
     const limitText = str(req.query, "limit");
     const beforeText = str(req.query, "before");
     let projectId: number | undefined;
     if (projectName) {
-      const project = /^[a-z0-9][a-z0-9-]{0,62}$/.test(projectName) ? await getProjectByName(ctx.pool, projectName, viewer) : null;
+      const project = PROJECT_NAME_PATTERN.test(projectName) ? await getProjectByName(ctx.pool, projectName, viewer) : null;
       if (!project) throw new HttpError(404, `There is no project named ${projectName.slice(0, 64)}.`);
       projectId = project.id;
     }
-    if (state && !BUILD_STATES.includes(state as BuildState)) throw new HttpError(400, `state must be one of ${BUILD_STATES.join(", ")}.`);
+    // Matched ignoring case, as in the console and lexbuilder-admin; answers spell states in upper case.
+    const state = stateText ? refuseWith400(checkBuildState(stateText)) : undefined;
     let limit = 50;
     if (limitText !== undefined) {
       if (!/^[0-9]{1,3}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 200) throw new HttpError(400, "limit must be a whole number from 1 to 200.");
@@ -129,7 +139,7 @@ export function apiRouter(ctx: AppContext): Router {
       before = b;
     }
     await serveJson(ctx, req, res, JSON.stringify(["builds", projectId ?? null, state ?? null, limit, before ?? null]), async () => {
-      const builds = await listBuilds(ctx.pool, { viewer, projectId, state: (state || undefined) as BuildState | undefined, limit, before });
+      const builds = await listBuilds(ctx.pool, { viewer, projectId, state, limit, before });
       return builds.map((b) => toApiBuildListItem(b));
     });
   });
@@ -152,12 +162,7 @@ export function apiRouter(ctx: AppContext): Router {
 
   r.get("/builds/:id/log", async (req, res) => {
     const build = await buildOf(req);
-    const offsetText = str(req.query, "offset");
-    let offset = 0;
-    if (offsetText !== undefined) {
-      if (!/^[0-9]{1,15}$/.test(offsetText)) throw new HttpError(400, "offset must be a byte offset (a whole number, 0 or more).");
-      offset = Number(offsetText);
-    }
+    const offset = refuseWith400(checkLogOffset(req.query.offset));
     res.set("X-Log-Size", String(build.logSize));
     res.set("X-Build-State", build.state);
     // The API's offsets count stored bytes: its log is the original, escapes included.

@@ -11,6 +11,7 @@ import {
   getBuilderByName,
   listBuilders,
   updateBuilderInfo,
+  checkDisableReason,
   validateBuilderInput,
   type InfoResult,
 } from "@lexbuilder/shared-models";
@@ -135,9 +136,9 @@ export function buildersRouter(ctx: AppContext): Router {
     const user = me(req);
     const builder = await getBuilderByName(ctx.pool, String(req.params.name));
     if (!builder) throw new HttpError(404, `There is no builder named ${String(req.params.name).slice(0, 64)}.`);
-    const reason = field(req.body, "reason", 500);
-    if (!reason) {
-      flash(req, "error", `Say why ${builder.name} is being disabled, so others know when to enable it again.`);
+    const { value: reason, error } = checkDisableReason(field(req.body, "reason"));
+    if (error !== undefined) {
+      flash(req, "error", error);
       await seeOther(req, res, "/builders");
       return;
     }

@@ -11,6 +11,11 @@ import {
   TERMINAL_BUILD_STATES,
   canCancel,
   canRetry,
+  checkBuildReason,
+  checkBuildState,
+  checkLogOffset,
+  PROJECT_NAME_PATTERN,
+  checkRange,
   countManifest,
   diffManifests,
   getArtifact,
@@ -23,6 +28,7 @@ import {
   type BuildDetail,
   type BuildReason,
   type BuildState,
+  type Checked,
 } from "@lexbuilder/shared-models";
 import { checkCsrf, hasRole, HttpError, requireLogin } from "../auth.js";
 import { cancelBuild, retryBuild } from "../actions/builds.js";
@@ -87,26 +93,18 @@ export async function sendArtifact(ctx: AppContext, req: Request, res: Response,
   res.type("application/octet-stream");
   let start = 0;
   let end = info.size - 1;
-  const range = req.get("range");
   const ifRange = req.get("if-range");
-  if (range && (!ifRange || ifRange === `"${artifact.sha256}"`)) {
-    const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-    let ok = !!m && (m[1] !== "" || m[2] !== "");
-    if (ok && m) {
-      if (m[1] === "") {
-        const n = Number(m[2]);
-        start = Math.max(0, info.size - n);
-      } else {
-        start = Number(m[1]);
-        if (m[2] !== "") end = Math.min(end, Number(m[2]));
-      }
-      ok = start <= end && start < info.size && Number.isSafeInteger(start);
-    }
-    if (!ok) {
+  // A Range for another version of the file (If-Range no longer matches) gets the whole file.
+  if (!ifRange || ifRange === `"${artifact.sha256}"`) {
+    const range = checkRange(req.get("range"), info.size);
+    if (range.error !== undefined) {
       res.status(416).set("Content-Range", `bytes */${info.size}`).end();
       return;
     }
-    res.status(206).set("Content-Range", `bytes ${start}-${end}/${info.size}`);
+    if (range.value) {
+      ({ start, end } = range.value);
+      res.status(206).set("Content-Range", `bytes ${start}-${end}/${info.size}`);
+    }
   }
   res.set("Content-Length", String(info.size === 0 ? 0 : end - start + 1));
   if (req.method === "HEAD" || info.size === 0) {
@@ -153,28 +151,32 @@ export function buildsRouter(ctx: AppContext): Router {
   r.get("/builds", requireLogin, async (req, res) => {
     const viewer = viewerOf(req);
     const projectName = field(req.query, "project", 100);
-    const state = field(req.query, "state", 20);
-    const reason = field(req.query, "reason", 20);
+    // States and reasons are matched ignoring case; the filter shows (and caches) their own spelling.
+    const stateText = field(req.query, "state", 20);
+    const reasonText = field(req.query, "reason", 20);
+    const stateChecked: Checked<BuildState | undefined> = stateText ? checkBuildState(stateText) : { value: undefined };
+    const reasonChecked: Checked<BuildReason | undefined> = reasonText ? checkBuildReason(reasonText) : { value: undefined };
+    const state = stateChecked.value ?? stateText;
+    const reason = reasonChecked.value ?? reasonText;
     const before = parseId(field(req.query, "before", 20)) ?? undefined;
     const filters = { project: projectName, state, reason };
     await servePage(ctx, req, res, JSON.stringify(["builds", projectName, state, reason, before ?? null]), async () => {
       const errors: string[] = [];
       let projectId: number | undefined;
       if (projectName) {
-        const project = /^[a-z0-9][a-z0-9-]{0,62}$/.test(projectName) ? await getProjectByName(ctx.pool, projectName, viewer) : null;
+        const project = PROJECT_NAME_PATTERN.test(projectName) ? await getProjectByName(ctx.pool, projectName, viewer) : null;
         if (!project) throw new HttpError(404, `There is no project named ${projectName}.`);
         projectId = project.id;
       }
-      if (state && !BUILD_STATES.includes(state as BuildState)) errors.push(`"${state}" is not a build state.`);
-      if (reason && !BUILD_REASONS.includes(reason as BuildReason)) errors.push(`"${reason}" is not a build reason.`);
+      for (const c of [stateChecked, reasonChecked]) if (c.error !== undefined) errors.push(c.error);
       const limit = 50;
       const builds = errors.length
         ? []
         : await listBuilds(ctx.pool, {
             viewer,
             projectId,
-            state: (state || undefined) as BuildState | undefined,
-            reason: (reason || undefined) as BuildReason | undefined,
+            state: stateChecked.value,
+            reason: reasonChecked.value,
             limit,
             before,
           });
@@ -232,8 +234,9 @@ export function buildsRouter(ctx: AppContext): Router {
 
   r.get("/builds/:id/log", requireLogin, async (req, res) => {
     const build = await visibleBuild(ctx, req, req.params.id);
-    const offset = parseId(field(req.query, "offset", 20)) ?? 0;
-    await sendFullLog(ctx, res, build, offset, { attachment: field(req.query, "download", 5) === "1", raw: field(req.query, "raw", 5) === "1" });
+    const offset = checkLogOffset(req.query.offset);
+    if (offset.error !== undefined) throw new HttpError(400, offset.error);
+    await sendFullLog(ctx, res, build, offset.value, { attachment: field(req.query, "download", 5) === "1", raw: field(req.query, "raw", 5) === "1" });
   });
 
   r.get("/builds/:id/log/stream", requireLogin, async (req, res) => {
@@ -292,8 +295,8 @@ export function buildsRouter(ctx: AppContext): Router {
   });
 
   r.get("/diff", requireLogin, async (req, res) => {
-    const fromText = field(req.query, "from", 20).replace(/^#/, "");
-    const toText = field(req.query, "to", 20).replace(/^#/, "");
+    const fromText = field(req.query, "from", 20);
+    const toText = field(req.query, "to", 20);
     if (!fromText && !toText) {
       res.render("diff", { title: "Compare manifests", from: null, to: null, diff: null, error: null, fromText, toText });
       return;

@@ -9,7 +9,7 @@ import { mayManageProject, projectManagedBy, projectVisibleTo } from "../actions
 import { createProject, setProjectMembers, updateProject } from "../actions/projects.js";
 import { emptyProjectForm, formToInput, nextRunOf, projectToForm, readProjectForm, type ProjectForm } from "../project-form.js";
 import { seeOther } from "../respond.js";
-import { field, flash, me, viewerOf } from "./util.js";
+import { field, flash, me, parseId, viewerOf } from "./util.js";
 import { servePage, type PageSpec } from "../cache/pages.js";
 
 export { nextRunOf } from "../project-form.js";
@@ -127,8 +127,8 @@ export function projectsRouter(ctx: AppContext): Router {
   r.post("/projects/:name/members", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
     const raw = (req.body as Record<string, unknown>).member;
     const memberIds = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw])
-      .filter((x): x is string => typeof x === "string" && /^[1-9][0-9]{0,14}$/.test(x))
-      .map(Number);
+      .map(parseId)
+      .filter((id): id is number => id !== null);
     const { project } = await setProjectMembers(ctx, me(req), { projectName: String(req.params.name), memberIds });
     flash(req, "ok", `Members of ${project.name} saved.`);
     await seeOther(req, res, `/projects/${encodeURIComponent(project.name)}#members`);

@@ -1,6 +1,6 @@
 // Package search: which builds contain package P (optionally at version V).
 import { Router } from "express";
-import { searchPackages } from "@lexbuilder/shared-models";
+import { checkPackageName, checkPackageVersion, searchPackages } from "@lexbuilder/shared-models";
 import { requireLogin } from "../auth.js";
 import type { AppContext } from "../context.js";
 import { field, parseId, viewerOf } from "./util.js";
@@ -13,8 +13,8 @@ export function searchRouter(ctx: AppContext): Router {
     const name = field(req.query, "name", 300);
     const version = field(req.query, "version", 300);
     const before = parseId(field(req.query, "before", 20)) ?? undefined;
-    let error: string | null = null;
-    if (name && !/^[a-z0-9][a-z0-9+.:~_-]*$/i.test(name)) error = "A package name has letters, digits and + . - only.";
+    // Nothing typed is the empty search form, not a mistake.
+    const error = (name ? checkPackageName(name).error : undefined) ?? (version ? checkPackageVersion(version).error : undefined) ?? null;
     const hits = name && !error ? await searchPackages(ctx.pool, { viewer: viewerOf(req), package: name, version: version || undefined, limit: LIMIT, before }) : [];
     const older =
       hits.length === LIMIT

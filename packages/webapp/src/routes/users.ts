@@ -2,7 +2,10 @@
 import { Router } from "express";
 import {
   ROLES,
+  USER_NAME_PATTERN,
   UserExistsError,
+  checkRole,
+  checkTokenLabel,
   createApiToken,
   createUser,
   getUserByName,
@@ -15,7 +18,7 @@ import {
   setUserRole,
   authenticateUser,
   validateUserInput,
-  type Role,
+
 } from "@lexbuilder/shared-models";
 import { checkCsrf, HttpError, requireLogin, requireRole } from "../auth.js";
 import { audit } from "../audit.js";
@@ -59,7 +62,7 @@ export function usersRouter(ctx: AppContext): Router {
 
   async function target(name: unknown) {
     const n = typeof name === "string" ? name : "";
-    const u = /^[a-z][a-z0-9_.-]{1,31}$/.test(n) ? await getUserByName(ctx.pool, n) : null;
+    const u = USER_NAME_PATTERN.test(n) ? await getUserByName(ctx.pool, n) : null;
     if (!u) throw new HttpError(404, `There is no user named ${n.slice(0, 32)}.`);
     return u;
   }
@@ -67,9 +70,9 @@ export function usersRouter(ctx: AppContext): Router {
   r.post("/users/:name/role", requireLogin, checkCsrf, requireRole("admin"), async (req, res) => {
     const user = me(req);
     const u = await target(req.params.name);
-    const role = field(req.body, "role", 20) as Role;
-    if (!ROLES.includes(role)) {
-      flash(req, "error", `"${role}" is not a role; choose admin, builder or viewer.`);
+    const { value: role, error } = checkRole(field(req.body, "role", 20));
+    if (error !== undefined) {
+      flash(req, "error", error);
     } else if (u.id === user.id && role !== "admin") {
       flash(req, "error", "You cannot take away your own administrator role; ask another administrator.");
     } else {
@@ -108,10 +111,9 @@ export function usersRouter(ctx: AppContext): Router {
 
   r.post("/account/tokens", requireLogin, checkCsrf, async (req, res) => {
     const user = me(req);
-    const label = field(req.body, "label", 200);
-    if (!label || label.length > 80) {
-      return renderAccount(req, res, 400, { tokenError: "Give the token a label of 1 to 80 characters, e.g. the script or CI job that uses it.", tokenLabel: label });
-    }
+    const typed = field(req.body, "label", 200);
+    const { value: label, error } = checkTokenLabel(typed);
+    if (error !== undefined) return renderAccount(req, res, 400, { tokenError: error, tokenLabel: typed });
     const { id, token } = await createApiToken(ctx.pool, user.id, label);
     await audit(ctx.pool, user, "token.create", "api_token", id, { label });
     res.set("Cache-Control", "no-store");

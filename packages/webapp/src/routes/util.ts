@@ -1,12 +1,12 @@
 // Small helpers the routers share: ids from paths, form fields, the viewer.
 import type { Request } from "express";
-import type { Viewer } from "@lexbuilder/shared-models";
+import { checkBuildId, type Viewer } from "@lexbuilder/shared-models";
 import { HttpError, type CurrentUser } from "../auth.js";
 
-/** A positive id from a path or query, or null (so "../x", "1e3", "0x10" never pass). */
+/** A positive id from a path or query (42 or #42, as the build id rule reads it), or null. */
 export function parseId(value: unknown): number | null {
-  if (typeof value !== "string" || !/^[1-9][0-9]{0,14}$/.test(value)) return null;
-  return Number(value);
+  // Only text: a repeated query parameter (an array) is no id.
+  return typeof value === "string" ? (checkBuildId(value).value ?? null) : null;
 }
 
 export function idOr404(value: unknown, what: string): number {
