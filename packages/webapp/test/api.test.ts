@@ -145,7 +145,11 @@ describe("builds", () => {
     const succeeded = await vera("GET", "/api/v1/builds?state=SUCCEEDED");
     expect(succeeded.json.every((b: { state: string }) => b.state === "SUCCEEDED")).toBe(true);
     expect(succeeded.json.some((b: { id: number }) => b.id === ids.privBuild)).toBe(false);
-    expect((await vera("GET", "/api/v1/builds?state=DONE")).status).toBe(400);
+    // The build state rule ignores case (as the console and lexbuilder-admin do); answers stay upper case.
+    const lower = await vera("GET", "/api/v1/builds?state=succeeded");
+    expect(lower.json.map((b: { id: number }) => b.id)).toEqual(succeeded.json.map((b: { id: number }) => b.id));
+    const done = await vera("GET", "/api/v1/builds?state=DONE");
+    expect([done.status, done.json.error]).toEqual([400, `"DONE" is not a build state; use one of QUEUED, DISPATCHING, BUILDING, COLLECTING, SUCCEEDED, FAILED, CANCELLING, CANCELLED.`]);
     expect((await vera("GET", "/api/v1/builds?limit=0")).status).toBe(400);
     expect((await vera("GET", "/api/v1/builds?limit=abc")).status).toBe(400);
     expect((await vera("GET", "/api/v1/builds?before=-1")).status).toBe(400);
@@ -172,7 +176,8 @@ describe("builds", () => {
     expect(log.status).toBe(200);
     expect(log.headers.get("content-type")).toMatch(/^text\/plain/);
     expect(log.text).toBe("line two\n");
-    expect((await vera("GET", `/api/v1/builds/${ids.build}/log?offset=-1`)).status).toBe(400);
+    const negative = await vera("GET", `/api/v1/builds/${ids.build}/log?offset=-1`);
+    expect([negative.status, negative.json.error]).toEqual([400, "The offset must be a whole number of bytes, 0 or more, as in ?offset=0."]);
     const manifest = await vera("GET", `/api/v1/builds/${ids.build}/manifest`);
     expect(manifest.json).toEqual([
       { package: "bash", version: "5.2" },
@@ -213,6 +218,17 @@ describe("artifacts", () => {
     expect(Buffer.from(await tail.arrayBuffer()).equals(image.subarray(image.length - 10))).toBe(true);
     const bad = await fetch(`${h.base}/api/v1/artifacts/${ids.artifact}`, { headers: { authorization: `Bearer ${token}`, range: `bytes=${image.length + 5}-` } });
     expect(bad.status).toBe(416);
+    expect(bad.headers.get("content-range")).toBe(`bytes */${image.length}`);
+    // Several ranges or another unit: ignored, the whole file comes (as the builders' /files answers).
+    for (const range of ["bytes=0-1,5-6", "items=0-1"]) {
+      const whole = await fetch(`${h.base}/api/v1/artifacts/${ids.artifact}`, { headers: { authorization: `Bearer ${token}`, range } });
+      expect(whole.status).toBe(200);
+      expect(Buffer.from(await whole.arrayBuffer()).equals(image)).toBe(true);
+    }
+    // If-Range naming another version of the file: the whole file, not a piece of the wrong one.
+    const stale = await fetch(`${h.base}/api/v1/artifacts/${ids.artifact}`, { headers: { authorization: `Bearer ${token}`, range: "bytes=0-9", "if-range": '"0000"' } });
+    expect(stale.status).toBe(200);
+    expect(Buffer.from(await stale.arrayBuffer()).equals(image)).toBe(true);
     expect((await fetch(`${h.base}/api/v1/artifacts/${ids.privArtifact}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
     expect((await fetch(`${h.base}/api/v1/artifacts/${ids.privArtifact}`, { headers: { authorization: `Bearer ${h.users.bob!.token}` } })).status).toBe(200);
   });

@@ -234,6 +234,13 @@ describe("manifests", () => {
     const search = await bob.get("/packages?name=bash&version=5.3");
     expect(search.text).toContain(`/builds/${b.build.id}"`);
     expect(search.text).not.toContain(`/builds/${a.build.id}"`);
+    // The package rules answer a name or version Debian would not allow, with their sentence.
+    const upper = await bob.get("/packages?name=Bash");
+    expect(upper.status).toBe(400);
+    expect(upper.text).toContain("is not a Debian package name");
+    const badVersion = await bob.get("/packages?name=bash&version=5.3-");
+    expect(badVersion.status).toBe(400);
+    expect(badVersion.text).toContain("is not a Debian version");
     expect((await bob.get(`/builds/${a.build.id}`)).text).toContain(`<a href="/builds/${a.build.id}/manifest">3 packages</a>`);
     const manifest = await bob.get(`/builds/${a.build.id}/manifest?format=text`);
     expect(manifest.text).toBe("bash\t5.2\ngone\t1.0\nsame\t3\n");
