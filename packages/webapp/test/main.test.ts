@@ -43,7 +43,7 @@ describe("lexbuilder-webapp", () => {
       [{ DATABASE_URL: "" }, /DATABASE_URL is not set/],
       [{ DATABASE_URL: "mysql://x" }, /DATABASE_URL must be a postgres/],
       [{ LEXBUILDER_WEBAPP_LISTEN: "nonsense" }, /LEXBUILDER_WEBAPP_LISTEN must look like host:port/],
-      [{ LEXBUILDER_ALLOWED_CONFIG_SCHEMES: "https,gopher" }, /LEXBUILDER_ALLOWED_CONFIG_SCHEMES may list only/],
+      [{ LEXBUILDER_ALLOWED_CONFIG_SCHEMES: "https,gopher" }, /LEXBUILDER_ALLOWED_CONFIG_SCHEMES may only name/],
       [{ LEXBUILDER_ARTIFACTS_DIR: "relative/dir" }, /LEXBUILDER_ARTIFACTS_DIR must be an absolute path/],
       [{ LOG_LEVEL: "loud" }, /LOG_LEVEL must be one of/],
       [{ LEXBUILDER_WEBAPP_SECRET_FILE: "/nonexistent-dir/secret" }, /cannot be created/],
