@@ -167,7 +167,7 @@ describe("a build's whole life", () => {
     expect(await cancelBuild(db.pool, queued)).toEqual({ state: "CANCELLED" });
 
     expect(await cancelBuild(db.pool, running)).toEqual({ state: "CANCELLING" });
-    // "forever" never ends by itself: reaching CANCELLED means the abort stopped it.
+    // "forever" runs a minute: CANCELLED within the 30 s deadline means the abort stopped it.
     const done = await waitForBuildState(db.pool, running, ["CANCELLED"], 30_000);
     expect(done.state).toBe("CANCELLED");
     await waitUntil("slave idle after cancel", async () => (await amd.client.call("status")).state === "IDLE", 20_000);
