@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "@lexbuilder/shared-models";
+import { freePort, readLog } from "@lexbuilder/shared-models";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { fakeConf, makeConfigRepo, startSlave, type ConfigRepo, type Slave } from "../packages/slave/test/helpers.js";
 import { addBuilderViaCli, admin, startMaster, tempDir, waitForBuildState, waitUntil, type MasterProcess } from "./fullstack-helpers.js";
@@ -67,11 +67,12 @@ async function restartSlave(): Promise<Slave> {
 describe("stopping the daemons with SIGTERM", () => {
   it("the master, the slave and the webapp each exit 0 within 2 s when idle", async () => {
     const slave = await restartSlave();
-    const master = await startMaster({ databaseUrl: db.url, artifactsDir: artifacts, env: masterEnv });
+    const master = await startMaster({ databaseUrl: db.url, artifactsDir: artifacts, env: { ...masterEnv, LOG_LEVEL: "debug" } });
     await master.started;
     await builderIdle();
-    // The master's long poll to the slave is now in flight: it must not delay the stop.
-    await new Promise((r) => setTimeout(r, 500));
+    // The master's long poll to the slave is in flight (its debug line says it is starting):
+    // it must not delay the stop.
+    await waitUntil("the master's long poll", async () => master.output().includes('"msg":"long poll for the builder\'s news"'), 15_000);
 
     const port = await freePort();
     const webapp = spawn(process.execPath, [WEBAPP_MAIN], {
@@ -136,8 +137,9 @@ describe("stopping the daemons with SIGTERM", () => {
     await builderIdle();
     const id = await requestBuild("demo");
     await waitForBuildState(db.pool, id, ["BUILDING"], 30_000);
-    // Into lb build (the fake one runs 6 s), with its processes to stop.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Into lb build (the fake one runs 6 s), with its processes to stop: its first progress
+    // line has reached the build's log.
+    await waitUntil("lb build's first progress line in the log", async () => (await readLog(db.pool, id, 0)).toString("utf8").includes("I: Progress 1/6"), 30_000);
 
     const s = await terminate(slave.stop, BUSY_BOUND_MS);
     expect(s.code, slave.output()).toBe(0);

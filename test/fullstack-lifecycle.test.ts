@@ -166,10 +166,9 @@ describe("a build's whole life", () => {
     expect((await buildRow(db.pool, queued)).state).toBe("QUEUED");
     expect(await cancelBuild(db.pool, queued)).toEqual({ state: "CANCELLED" });
 
-    const t0 = Date.now();
     expect(await cancelBuild(db.pool, running)).toEqual({ state: "CANCELLING" });
+    // "forever" runs a minute: CANCELLED within the 30 s deadline means the abort stopped it.
     const done = await waitForBuildState(db.pool, running, ["CANCELLED"], 30_000);
-    expect(Date.now() - t0).toBeLessThan(20_000);
     expect(done.state).toBe("CANCELLED");
     await waitUntil("slave idle after cancel", async () => (await amd.client.call("status")).state === "IDLE", 20_000);
     const { rows } = await db.pool.query("SELECT current_build_id FROM builders WHERE name = 'amd'");

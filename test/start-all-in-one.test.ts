@@ -150,14 +150,12 @@ async function stopWithSigint(run: Run): Promise<void> {
   const children = descendants(pid);
   expect(children.length, "npm start runs PostgreSQL and three daemons as children").toBeGreaterThanOrEqual(4);
   // What Ctrl-C does: SIGINT to every process of the terminal's foreground group.
-  const t0 = Date.now();
   process.kill(-pid, "SIGINT");
   const code = await Promise.race([run.exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 120_000))]);
   expect(code, `npm start stops on SIGINT with status 0:\n${run.output().slice(-3000)}`).toBe(0);
   expect(run.output()).toContain("lexbuilder: stopped.");
-  // Every daemon stopped on SIGTERM by itself: none had to be killed, and it took seconds.
+  // Every daemon stopped on SIGTERM by itself, within start.mjs's deadline: none had to be killed.
   expect(run.output()).not.toMatch(/did not stop within|killing it/);
-  expect(Date.now() - t0).toBeLessThan(15_000);
   // PostgreSQL went last: nothing lost its database while it was still running.
   expect(run.output()).not.toMatch(/lost the master lock|terminating connection due to administrator command/);
   // Nothing may survive: not the daemons, not PostgreSQL, not anything they started.

@@ -181,6 +181,7 @@ export class BuilderWatch {
       let status: StatusResult;
       try {
         if (Date.now() - this.lastInfoAt >= config.infoRefreshMs) await this.refreshInfo();
+        if (this.knownVersion !== null) log.debug({ builder: this.name, knownVersion: this.knownVersion }, "long poll for the builder's news");
         status =
           this.knownVersion === null
             ? await this.clients.poll.call("status")

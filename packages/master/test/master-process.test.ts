@@ -59,10 +59,10 @@ describe("lexbuilder-master", () => {
       return rows.length === 1 && rows[0].ok;
     });
     expect(killed).toBe(true);
-    const t0 = Date.now();
     const code = await m.exited;
     expect(code).toBe(1);
-    expect(Date.now() - t0).toBeLessThan(5000);
     expect(m.output()).toContain("lost the master lock");
+    // At once: the connection's own error or end said so, not the ping that runs every 2 s.
+    expect(m.output()).toMatch(/"why":"the database connection holding the master lock (failed|closed)/);
   }, 30_000);
 });

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import { createTestDatabase, recordNotifications, type TestDatabase } from "../src/testing/index.js";
 import {
   addBuilder,
   BuilderExistsError,
@@ -43,18 +42,16 @@ async function build() {
   return requestBuild(db.pool, { projectId: p.id, reason: "manual", priority: n });
 }
 
-async function collectNotifications(channel: string, fn: () => Promise<void>, expected: number): Promise<unknown[]> {
-  const l = new pg.Client({ connectionString: db.url });
-  await l.connect();
-  const got: unknown[] = [];
-  l.on("notification", (m) => got.push(JSON.parse(m.payload!)));
-  await l.query(`LISTEN ${channel}`);
-  await fn();
-  // Give stray extra notifications a moment to arrive too.
-  for (let i = 0; i < 50 && got.length < expected; i++) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 100));
-  await l.end();
-  return got;
+/** The notifications `fn` causes on `channel`: all of them, not just the first `expected`. */
+async function collectNotifications(channel: string, fn: () => Promise<void>): Promise<unknown[]> {
+  const recorder = await recordNotifications(db.url, channel);
+  try {
+    await fn();
+    await recorder.settle();
+    return recorder.got;
+  } finally {
+    await recorder.close();
+  }
 }
 
 describe("builders", () => {
@@ -86,7 +83,6 @@ describe("builders", () => {
         expect(await getBuilderById(db.pool, b.id)).toMatchObject({ enabled: true, disabledReason: null, failureCount: 0, scanFailures: 0 });
         expect(await enableBuilder(db.pool, 999999)).toBe(false);
       },
-      2,
     );
     expect(got).toEqual([{ id: b.id }, { id: b.id }]);
   });
@@ -103,7 +99,6 @@ describe("builders", () => {
         await recordBuilderContact(db.pool, b.id, { state: "IDLE", statusVersion: 2 }); // same state
         await recordBuilderContact(db.pool, b.id, { state: "BUILDING", statusVersion: 3 });
       },
-      4,
     );
     expect(got).toHaveLength(4);
     // Contacts say so, with the new state (the master acts on it without re-reading the row).

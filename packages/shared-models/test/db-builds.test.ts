@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import { createTestDatabase, recordNotifications, type TestDatabase } from "../src/testing/index.js";
 import { createProject, SYSTEM_VIEWER, type Project } from "../src/db/projects.js";
 import {
   BuildStateError,
@@ -54,17 +53,13 @@ afterAll(async () => {
 describe("requestBuild", () => {
   it("takes ref and priority from the project, and notifies", async () => {
     const p = await project({ configRef: "release", priority: 7 });
-    const listener = new pg.Client({ connectionString: db.url });
-    await listener.connect();
-    const got: string[] = [];
-    listener.on("notification", (m) => got.push(m.payload ?? ""));
-    await listener.query(`LISTEN ${Channel.builds}`);
+    const recorder = await recordNotifications(db.url, Channel.builds);
     const b = await requestBuild(db.pool, { projectId: p.id, reason: "manual" });
     expect(b).toMatchObject({ projectId: p.id, state: "QUEUED", configRef: "release", priority: 7, architecture: "amd64", attempt: 0 });
     expect(b.requestedAt).toBeInstanceOf(Date);
-    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    await listener.end();
-    expect(got.map((s) => JSON.parse(s))).toContainEqual({ id: b.id, state: "QUEUED" });
+    await recorder.settle();
+    await recorder.close();
+    expect(recorder.got).toEqual([{ id: b.id, state: "QUEUED" }]);
     const other = await requestBuild(db.pool, { projectId: p.id, reason: "api", configRef: "v1.0", priority: -5 });
     expect(other).toMatchObject({ configRef: "v1.0", priority: -5 });
   });

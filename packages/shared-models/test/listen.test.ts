@@ -90,18 +90,21 @@ describe("Listener", () => {
     await notify(db.pool, Channel.builds, { id: 1, state: "QUEUED" });
     await builds.until((s) => s.length === 1);
     expect(JSON.parse(builds.seen[0]!)).toEqual({ id: 1, state: "QUEUED" });
-    // A notification sent inside a transaction arrives on commit, not before.
+    // A notification sent inside a transaction arrives on commit, not before: one sent
+    // outside it later arrives first.
     const client = await db.pool.connect();
     try {
       await client.query("BEGIN");
       await notify(client, Channel.log, { id: 1, size: 10 });
-      await new Promise((r) => setTimeout(r, 200));
-      expect(log.seen).toEqual([]);
+      await notify(db.pool, Channel.log, { id: 2, size: 20 });
+      await log.until((s) => s.length === 1);
+      expect(log.seen).toEqual(['{"id":2,"size":20}']);
       await client.query("COMMIT");
     } finally {
       client.release();
     }
-    await log.until((s) => s.length === 1);
+    await log.until((s) => s.length === 2);
+    expect(log.seen[1]).toBe('{"id":1,"size":10}');
     expect(builds.seen).toHaveLength(1);
     await l.stop();
   });
@@ -203,20 +206,31 @@ describe("Listener", () => {
     await l.stop();
     await starting;
     expect(l.connected).toBe(false);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await listenerPids()).toEqual([]);
+    // start() has returned, so the connection it was making is closed; its backend may take a
+    // moment to leave pg_stat_activity.
+    await waitFor(listenerPids, (p) => p.length === 0);
   });
 
   it("does not come back after stop()", async () => {
+    // The witness: a second listener with the same retry delay, cut off after the first one
+    // stopped. Once it is back, a retry of the stopped one would have run too.
+    const w = collector();
+    const witness = track(new Listener(db.url, undefined, 50));
+    witness.on(Channel.builds, w.handler);
+    await witness.start();
+    const [witnessPid] = await waitFor(listenerPids, (p) => p.length === 1);
     const c = collector();
     const l = track(new Listener(db.url, undefined, 50));
     l.on(Channel.builds, c.handler);
     await l.start();
     await l.stop();
-    await new Promise((r) => setTimeout(r, 400));
-    expect(await listenerPids()).toEqual([]);
+    await db.pool.query("SELECT pg_terminate_backend($1)", [witnessPid]);
+    await w.until((s) => s.includes(null));
     await notify(db.pool, Channel.builds, { id: 5 });
-    await new Promise((r) => setTimeout(r, 200));
+    await w.until((s) => s.includes('{"id":5}'));
     expect(c.seen).toEqual([]);
+    const [pid] = await waitFor(listenerPids, (p) => p.length === 1);
+    expect(pid).not.toBe(witnessPid);
+    await witness.stop();
   });
 });

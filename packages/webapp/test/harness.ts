@@ -21,7 +21,7 @@ import {
   type ProjectInput,
   type Role,
 } from "@lexbuilder/shared-models";
-import { createTestDatabase, driveBuild, type TestDatabase } from "@lexbuilder/shared-models/testing";
+import { createTestDatabase, driveBuild, waitUntil, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { createApp } from "../src/app.js";
 import type { WebappConfig } from "../src/config.js";
 import { WebCaches } from "../src/cache/web-caches.js";
@@ -66,10 +66,7 @@ export async function startHarness(options: { loginAttempts?: number; users?: [s
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
   // Tests run with the caches on, as production does.
-  for (const deadline = Date.now() + 10_000; !caches.active; ) {
-    if (Date.now() > deadline) throw new Error("the caches did not start (no probe came back through LISTEN)");
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil("the caches to start (a probe coming back through LISTEN)", () => caches.active);
   const hash = await hashPassword(PASSWORD);
   const users: Harness["users"] = {};
   const seed: [string, Role][] = options.users ?? [
@@ -224,10 +221,7 @@ export async function startPeer(h: Harness): Promise<{ base: string; caches: Web
   const caches = new WebCaches(h.pool, listener, log, h.config.cacheTtlMs);
   const server: Server = createServer(createApp({ pool: h.pool, listener, config: h.config, log, caches }));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  for (const deadline = Date.now() + 10_000; !caches.active; ) {
-    if (Date.now() > deadline) throw new Error("the peer's caches did not start");
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitUntil("the peer's caches to start", () => caches.active);
   const address = server.address();
   return {
     base: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`,
@@ -241,8 +235,11 @@ export async function startPeer(h: Harness): Promise<{ base: string; caches: Web
   };
 }
 
-/** Polls until check() passes (notifications take milliseconds, not the 60 s cache lifetime). */
-export async function eventually(check: () => Promise<void>, ms = 3000): Promise<void> {
+/**
+ * Polls until check() passes (notifications take milliseconds, not the 60 s cache lifetime);
+ * the deadline is generous so a loaded machine does not fail it.
+ */
+export async function eventually(check: () => Promise<void>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {

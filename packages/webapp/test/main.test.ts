@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "@lexbuilder/shared-models";
-import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
+import { createTestDatabase, waitUntil, type TestDatabase } from "@lexbuilder/shared-models/testing";
 
 const BIN = fileURLToPath(new URL("../bin/lexbuilder-webapp.js", import.meta.url));
 let db: TestDatabase;
@@ -69,11 +69,10 @@ describe("lexbuilder-webapp", () => {
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
     try {
-      const deadline = Date.now() + 15_000;
-      while (!out.includes("web console listening")) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`did not start: ${out}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitUntil("the webapp to listen", () => {
+        if (child.exitCode !== null) throw new Error(`The webapp exited before listening: ${out}`);
+        return out.includes("web console listening");
+      }, { timeoutMs: 15_000 });
       expect(((await stat(secret)).mode & 0o777).toString(8)).toBe("600");
       const login = await fetch(`http://127.0.0.1:${port}/login`);
       expect(login.status).toBe(200);
@@ -85,10 +84,13 @@ describe("lexbuilder-webapp", () => {
       expect(js.status).toBe(200);
       const home = await fetch(`http://127.0.0.1:${port}/`, { redirect: "manual" });
       expect(home.status).toBe(303);
-      // The access log is JSON and never carries the cookie.
-      await fetch(`http://127.0.0.1:${port}/login`, { headers: { cookie: "lexbuilder.sid=supersecretcookie", authorization: "Bearer lxb_secret" } });
-      await new Promise((r) => setTimeout(r, 200));
-      expect(out).toMatch(/"url":"\/login"/);
+      // The access log is JSON and never carries the cookie: wait for this request's line
+      // (found by its request id), then look.
+      const requestId = `witness-${port}`;
+      const headers = { cookie: "lexbuilder.sid=supersecretcookie", authorization: "Bearer lxb_secret", "x-request-id": requestId };
+      await fetch(`http://127.0.0.1:${port}/login`, { headers });
+      const line = await waitUntil("the request's access log line", () => out.split("\n").slice(0, -1).find((l) => l.includes(`"id":"${requestId}"`)));
+      expect(line).toMatch(/"url":"\/login"/);
       expect(out).not.toContain("supersecretcookie");
       expect(out).not.toContain("lxb_secret");
     } finally {

@@ -92,3 +92,5 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 export { driveBuild, addDriverBuilder, type DriveOptions } from "./drive.js";
+export { waitUntil } from "./wait.js";
+export { recordNotifications, type NotificationRecorder } from "./notifications.js";

@@ -8,6 +8,8 @@ export interface TtlCacheOptions {
   maxEntries: number;
   /** Upper bound of the summed sizeOf() of the entries (default: unbounded). */
   maxBytes?: number;
+  /** The clock, in ms (default Date.now); tests pass their own to step past a lifetime. */
+  now?: () => number;
 }
 
 interface Entry<V> {
@@ -40,7 +42,7 @@ export class TtlCache<V> {
    */
   async get(key: string, load: () => Promise<V>, store: (value: V) => { bytes?: number; tags?: readonly number[] } | null = () => ({})): Promise<V> {
     if (!this.enabled() || this.options.ttlMs <= 0) return load();
-    const now = Date.now();
+    const now = this.now();
     const entry = this.entries.get(key);
     if (entry) {
       if (entry.expires > now) {
@@ -79,13 +81,17 @@ export class TtlCache<V> {
     if (old) this.remove(key, old);
     const max = this.options.maxBytes ?? Infinity;
     if (bytes > max) return;
-    this.entries.set(key, { value, expires: Date.now() + this.options.ttlMs, bytes, tags });
+    this.entries.set(key, { value, expires: this.now() + this.options.ttlMs, bytes, tags });
     this.bytes += bytes;
     // Map order is insertion order: the first keys are the oldest.
     for (const [k, e] of this.entries) {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= max) break;
       this.remove(k, e);
     }
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
   }
 
   private remove(key: string, entry: Entry<V>): void {
