@@ -29,6 +29,7 @@ import { startStandinBuilders, STANDIN_TOKEN, type StandinFarm } from "./standin
 // The fake builds do the least a build must (clone, lb clean/config/build writing an image and a
 // manifest) so that 100 of them on two cores do not starve the dispatches being measured.
 const LIGHT_LB = fileURLToPath(new URL("./fixtures/light-lb", import.meta.url));
+const CPU_PROFILE_PRELOAD = fileURLToPath(new URL("./fixtures/cpu-profile.cjs", import.meta.url));
 
 /** The master's JSON log lines with the given message. */
 function masterLines(output: string, msg: string): Record<string, number | string | boolean>[] {
@@ -163,10 +164,17 @@ async function reportRounds(db: TestDatabase, master: MasterProcess, label: stri
   report(`slave WAITING → SUCCEEDED, ${label} (small files, transfer included)`, `p50 ${ms(pct(toSucceeded, 50))}, p99 ${ms(s99)}`, "p99 ≤ 1000 ms", s99 <= 1000);
 }
 
-/** A master for the dispatch benchmarks, its log kept in BENCH_MASTER_LOG=<file> when set. */
-async function benchMaster(db: TestDatabase): Promise<MasterProcess> {
+/**
+ * A master for the dispatch benchmarks, its log kept in BENCH_MASTER_LOG=<file> when set and
+ * its CPU profile written to BENCH_MASTER_CPU_PROFILE=<file> (both with `suffix`).
+ */
+async function benchMaster(db: TestDatabase, suffix = ""): Promise<MasterProcess> {
   // BENCH_MASTER_NODE_OPTIONS (e.g. --max-old-space-size) goes to the master process only.
-  const masterNodeOptions: Record<string, string> = process.env.BENCH_MASTER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_MASTER_NODE_OPTIONS } : {};
+  const nodeOptions = [process.env.BENCH_MASTER_NODE_OPTIONS ?? ""];
+  const profile = process.env.BENCH_MASTER_CPU_PROFILE;
+  if (profile) nodeOptions.push(`--require ${CPU_PROFILE_PRELOAD}`);
+  const masterNodeOptions: Record<string, string> = nodeOptions.join(" ").trim() ? { NODE_OPTIONS: nodeOptions.join(" ").trim() } : {};
+  if (profile) masterNodeOptions.BENCH_CPU_PROFILE = profile + suffix;
   const master = await startMaster({ databaseUrl: db.url, artifactsDir: tempDir("bench-artifacts"), env: { LOG_LEVEL: "info", LEXBUILDER_MASTER_STATUS_WAIT: "30", LEXBUILDER_MASTER_CALL_TIMEOUT: "40", ...masterNodeOptions } });
   await master.started;
   return master;
@@ -243,7 +251,7 @@ describe("dispatch latency, stand-in builders (the master's own share)", () => {
       await db.pool.query("UPDATE builders SET enabled = false WHERE id = $1", [b.id]);
       projects.push((await createProject(db.pool, { name: `standin-${i}`, configUrl: "https://example.org/config.git", architecture: "amd64" })).id);
     }
-    master = await benchMaster(db);
+    master = await benchMaster(db, ".standin");
   }, 10 * 60_000);
 
   afterAll(async () => {
