@@ -78,7 +78,8 @@ describe("XML-RPC encode/decode CPU", () => {
       }
       const ratio = median(direct) / median(stock);
       lines.push(`decode ${name}() answer (${body.length} B): stock stream path ${median(stock).toFixed(0)} µs, ours ${median(direct).toFixed(0)} µs CPU (${(ratio * 100).toFixed(0)} %)`);
-      expect(ratio).toBeLessThan(0.5);
+      // Half or less on a quiet machine; 0.75 leaves room for a shared one, and a return to the stream path (1.0) fails.
+      expect(ratio).toBeLessThan(0.75);
     });
   }
 
