@@ -29,6 +29,7 @@ import { startStandinBuilders, STANDIN_TOKEN, type StandinFarm } from "./standin
 // The fake builds do the least a build must (clone, lb clean/config/build writing an image and a
 // manifest) so that 100 of them on two cores do not starve the dispatches being measured.
 const LIGHT_LB = fileURLToPath(new URL("./fixtures/light-lb", import.meta.url));
+const CPU_PROFILE_PRELOAD = fileURLToPath(new URL("./fixtures/cpu-profile.cjs", import.meta.url));
 
 /** The master's JSON log lines with the given message. */
 function masterLines(output: string, msg: string): Record<string, number | string | boolean>[] {
@@ -81,24 +82,57 @@ async function enableFirstBuilders(db: TestDatabase, n: number): Promise<void> {
   }, 300_000);
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const parts = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return (Number(parts[11]) + Number(parts[12])) / CLK_TCK; // utime + stime
+}
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+
+/** CPU the master (and the builders' process, if given) used per burst, from requests to the last build() accepted. */
+interface BurstCpu {
+  master: number[];
+  builders: number[];
+  /** The master's CPU over all rounds: dispatch, watching, collection and clean of every build. */
+  masterAll?: number;
+}
+
 /**
  * `rounds` rounds of one build for each of the first `n` projects requested at once, each
  * round after the last one's builds finished and the builders are idle again. Returns the
- * build ids per round.
+ * build ids per round; with `cpu`, also records the CPU each burst cost (the machine is
+ * shared, so CPU is the steadier figure than wall latency).
  */
-async function runRounds(db: TestDatabase, projects: number[], n: number, rounds: number): Promise<number[][]> {
+async function runRounds(
+  db: TestDatabase,
+  projects: number[],
+  n: number,
+  rounds: number,
+  cpu?: { master: MasterProcess; buildersPid?: number; into: BurstCpu },
+): Promise<number[][]> {
   await enableFirstBuilders(db, n);
   const all: number[][] = [];
+  const start = cpu ? cpuSeconds(cpu.master.proc.pid!) : 0;
   for (let r = 0; r < rounds; r++) {
     await new Promise((resolve) => setTimeout(resolve, ROUND_PAUSE_MS));
+    const m0 = cpu ? cpuSeconds(cpu.master.proc.pid!) : 0;
+    const b0 = cpu?.buildersPid ? cpuSeconds(cpu.buildersPid) : 0;
     const batch = (await Promise.all(projects.slice(0, n).map((projectId) => requestBuild(db.pool, { projectId, reason: "manual" })))).map((b) => b.id);
     all.push(batch);
+    if (cpu) {
+      const ids = new Set(batch);
+      await waitUntil(`round ${r + 1} dispatched`, async () => masterLines(cpu.master.output(), "build dispatched").filter((l) => ids.has(Number(l.build))).length === n, 120_000, 5);
+      cpu.into.master.push(cpuSeconds(cpu.master.proc.pid!) - m0);
+      if (cpu.buildersPid) cpu.into.builders.push(cpuSeconds(cpu.buildersPid) - b0);
+    }
     await waitUntil(`round ${r + 1} finished (builds ${batch[0]}…${batch.at(-1)})`, async () => (await finishedCount(db, batch)) === n, 120_000, 20);
     await waitUntil("builders idle again", async () => {
       const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM builders WHERE enabled AND state = 'IDLE' AND current_build_id IS NULL");
       return rows[0].n === n;
     }, 60_000, 20);
   }
+  if (cpu) cpu.into.masterAll = cpuSeconds(cpu.master.proc.pid!) - start;
   return all;
 }
 
@@ -163,10 +197,17 @@ async function reportRounds(db: TestDatabase, master: MasterProcess, label: stri
   report(`slave WAITING → SUCCEEDED, ${label} (small files, transfer included)`, `p50 ${ms(pct(toSucceeded, 50))}, p99 ${ms(s99)}`, "p99 ≤ 1000 ms", s99 <= 1000);
 }
 
-/** A master for the dispatch benchmarks, its log kept in BENCH_MASTER_LOG=<file> when set. */
-async function benchMaster(db: TestDatabase): Promise<MasterProcess> {
+/**
+ * A master for the dispatch benchmarks, its log kept in BENCH_MASTER_LOG=<file> when set and
+ * its CPU profile written to BENCH_MASTER_CPU_PROFILE=<file> (both with `suffix`).
+ */
+async function benchMaster(db: TestDatabase, suffix = ""): Promise<MasterProcess> {
   // BENCH_MASTER_NODE_OPTIONS (e.g. --max-old-space-size) goes to the master process only.
-  const masterNodeOptions: Record<string, string> = process.env.BENCH_MASTER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_MASTER_NODE_OPTIONS } : {};
+  const nodeOptions = [process.env.BENCH_MASTER_NODE_OPTIONS ?? ""];
+  const profile = process.env.BENCH_MASTER_CPU_PROFILE;
+  if (profile) nodeOptions.push(`--require ${CPU_PROFILE_PRELOAD}`);
+  const masterNodeOptions: Record<string, string> = nodeOptions.join(" ").trim() ? { NODE_OPTIONS: nodeOptions.join(" ").trim() } : {};
+  if (profile) masterNodeOptions.BENCH_CPU_PROFILE = profile + suffix;
   const master = await startMaster({ databaseUrl: db.url, artifactsDir: tempDir("bench-artifacts"), env: { LOG_LEVEL: "info", LEXBUILDER_MASTER_STATUS_WAIT: "30", LEXBUILDER_MASTER_CALL_TIMEOUT: "40", ...masterNodeOptions } });
   await master.started;
   return master;
@@ -243,7 +284,7 @@ describe("dispatch latency, stand-in builders (the master's own share)", () => {
       await db.pool.query("UPDATE builders SET enabled = false WHERE id = $1", [b.id]);
       projects.push((await createProject(db.pool, { name: `standin-${i}`, configUrl: "https://example.org/config.git", architecture: "amd64" })).id);
     }
-    master = await benchMaster(db);
+    master = await benchMaster(db, ".standin");
   }, 10 * 60_000);
 
   afterAll(async () => {
@@ -255,8 +296,13 @@ describe("dispatch latency, stand-in builders (the master's own share)", () => {
 
   for (const n of SIZES) {
     it(`with ${n} stand-in builders`, async () => {
-      const rounds = await runRounds(db, projects, n, n === 10 ? 21 : 6);
+      const used: BurstCpu = { master: [], builders: [] };
+      const rounds = await runRounds(db, projects, n, n === 10 ? 21 : 6, { master, buildersPid: farm.pid, into: used });
       await reportRounds(db, master, `${n} stand-in builders`, rounds, false);
+      // Per burst after the first: requests → the last build() accepted (/proc, 10 ms ticks).
+      const per = (xs: number[]) => `${((pct(xs.slice(1), 50) * 1000) / n).toFixed(2)} ms (bursts ${xs.slice(1).map((x) => (x * 1000).toFixed(0)).join(", ")} ms)`;
+      report(`  CPU per build, request → last accepted: master; stand-ins`, `${per(used.master)}; ${per(used.builders)}`, "-", true);
+      report(`  master CPU per build over all rounds (dispatch, watch, collect, clean)`, `${((used.masterAll! * 1000) / rounds.flat().length).toFixed(2)} ms`, "-", true);
     }, 30 * 60_000);
   }
 });
@@ -278,12 +324,6 @@ describe("master CPU with idle builders (protocol-speaking stand-ins)", () => {
     await db?.drop();
   });
 
-  function cpuTicks(pid: number): number {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const parts = f.slice(f.lastIndexOf(")") + 2).split(" ");
-    return Number(parts[11]) + Number(parts[12]); // utime + stime
-  }
-
   for (const n of [100, 1000]) {
     it(`with ${n} idle builders`, async () => {
       const { rows: have } = await db.pool.query("SELECT count(*)::int AS n FROM builders");
@@ -300,11 +340,10 @@ describe("master CPU with idle builders (protocol-speaking stand-ins)", () => {
           return rows[0].n === n;
         }, 120_000, 500);
         await new Promise((r) => setTimeout(r, 35_000)); // past the first round of long polls
-        const hz = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
-        const t0 = cpuTicks(master.proc.pid!);
+        const t0 = cpuSeconds(master.proc.pid!);
         const w0 = Date.now();
         await new Promise((r) => setTimeout(r, 60_000));
-        const used = (cpuTicks(master.proc.pid!) - t0) / hz;
+        const used = cpuSeconds(master.proc.pid!) - t0;
         const share = (100 * used) / ((Date.now() - w0) / 1000);
         // Idling, not retrying: every builder answered its long polls (a stand-in refusing
         // calls with 503 once made this bench measure scan retries).

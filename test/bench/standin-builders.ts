@@ -9,6 +9,8 @@ const SCRIPT = fileURLToPath(new URL("./fixtures/standin-builders.mjs", import.m
 export interface StandinFarm {
   /** The builders' URLs, one per stand-in. */
   urls: string[];
+  /** The stand-ins' process, for its CPU use. */
+  pid: number;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,7 @@ export async function startStandinBuilders(count: number, buildMs: number | null
   });
   return {
     urls: Array.from({ length: count }, (_, i) => `${base}/b/${i}`),
+    pid: proc.pid!,
     close: async () => {
       proc.stdin.end();
       await exited;

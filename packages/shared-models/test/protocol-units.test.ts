@@ -1,7 +1,9 @@
 // Pure parts of the protocol wrapper: parameter checks, the token comparison, the value
 // adapters. The process-level behaviour is in protocol.test.ts.
+import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import {
+  bareDeserializer,
   bearerMatches,
   deserializeCall,
   deserializeResponse,
@@ -200,6 +202,22 @@ describe("value adapters", () => {
     expect(await deserializeCall(Buffer.from(serializeCall("echo", params)))).toEqual({ method: "echo", params });
     expect(await deserializeResponse(Buffer.from(serializeResponse({ ok: [1, "2"] })))).toEqual({ fault: false, value: { ok: [1, "2"] } });
     expect(await deserializeResponse(Buffer.from(serializeFault(4, "Wrong state.")))).toEqual({ fault: true, faultCode: 4, faultString: "Wrong state." });
+  });
+
+  it("the deserializer made without its stream has the fields the package's constructor sets", () => {
+    const Deserializer = createRequire(import.meta.url)("xmlrpc/lib/deserializer.js") as new (encoding: string) => object;
+    const { parser, ...made } = new Deserializer("utf8") as Record<string, unknown>;
+    expect(parser).toBeDefined();
+    expect({ ...bareDeserializer() }).toEqual(made);
+    expect(Object.getPrototypeOf(bareDeserializer())).toBe(Deserializer.prototype);
+  });
+
+  it("reads an answer larger than one parser slice whole, surrogate pairs across the cut included", async () => {
+    // One of the two puts the cut between the halves of a pair.
+    for (const lead of [60_000, 60_001]) {
+      const long = "é".repeat(lead) + "\u{1F600}".repeat(10_000);
+      expect(await deserializeResponse(Buffer.from(serializeResponse({ logTail: long, n: 3 })))).toEqual({ fault: false, value: { logTail: long, n: 3 } });
+    }
   });
 
   it("decoding errors are RpcDecodeError sentences", async () => {

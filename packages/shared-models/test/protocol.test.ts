@@ -186,6 +186,25 @@ describe("well-formed calls", () => {
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => client.call("echo", i, `n${i}`)));
     results.forEach((r, i) => expect(r).toEqual([i, `n${i}`]));
   });
+
+  it("reaches a builder whose URL has a path prefix and an IPv6 literal", async () => {
+    // A plain proxy in this process: /prefix/rpc on [::1] → the fixture's /rpc.
+    const proxy = http.createServer((req, res) => {
+      const up = http.request({ host: "127.0.0.1", port, path: req.url!.replace(/^\/prefix/, ""), method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "::1", resolve));
+    const v6 = new RpcClient({ url: `http://[::1]:${(proxy.address() as AddressInfo).port}/prefix/`, token: TOKEN });
+    try {
+      expect(await v6.call("echo", "via ::1")).toEqual(["via ::1"]);
+    } finally {
+      v6.close();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
 });
 
 describe("malformed XML → fault -32700", () => {

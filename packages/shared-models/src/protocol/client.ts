@@ -45,7 +45,8 @@ function seconds(ms: number): string {
 
 export class RpcClient {
   readonly url: string;
-  private readonly endpoint: URL;
+  /** Where and how to post, minus the per-call Content-Length (built once, not per call). */
+  private readonly requestOptions: http.RequestOptions;
   private readonly token: string;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
@@ -73,12 +74,21 @@ export class RpcClient {
     base.search = "";
     base.hash = "";
     this.url = base.toString().replace(/\/+$/, "");
-    this.endpoint = new URL(this.url + "/rpc");
+    const endpoint = new URL(this.url + "/rpc");
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.transport = base.protocol === "https:" ? https : http;
     this.agent = base.protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 8 }) : new http.Agent({ keepAlive: true, maxSockets: 8 });
+    this.requestOptions = {
+      protocol: endpoint.protocol,
+      // URL keeps an IPv6 literal in brackets; the socket wants it bare.
+      hostname: endpoint.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: endpoint.port || undefined,
+      path: endpoint.pathname,
+      method: "POST",
+      agent: this.agent,
+    };
   }
 
   /** Calls `method` on the builder. Rejects with RpcFault or RpcTransportError. */
@@ -156,9 +166,8 @@ export class RpcClient {
         else resolve(value!);
       };
       const remaining = Math.max(0, deadline - Date.now());
-      const req = this.transport.request(this.endpoint, {
-        method: "POST",
-        agent: this.agent,
+      const req = this.transport.request({
+        ...this.requestOptions,
         headers: {
           "Content-Type": "text/xml; charset=utf-8",
           "Content-Length": body.length,
