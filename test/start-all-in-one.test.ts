@@ -302,6 +302,24 @@ describe("npm start (all in one)", () => {
     await stopWithSigint(run);
   }, 400_000);
 
+  it("stops everything when the reader of its output goes away (a closed terminal, a killed launcher)", async () => {
+    expect(password, "the first test ran").not.toBe("");
+    const run = start();
+    const url = (await waitFor("the start banner", () => BANNER.exec(run.output())?.[1], 150_000, run))!;
+    const children = descendants(run.proc.pid!);
+    // Nobody reads its output any more; the next line it writes (the webapp's access line for
+    // this request) fails with EPIPE, which must stop it as SIGHUP would, not make it spin.
+    run.proc.stdout!.destroy();
+    run.proc.stderr!.destroy();
+    await fetch(`${url}/login`).catch(() => null);
+    const code = await Promise.race([run.exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 60_000))]);
+    expect(code).toBe(0);
+    await waitFor("the children to be gone", () => children.every((p) => !alive(p)), 10_000).catch(() => {
+      throw new Error(`processes survived npm start: ${children.filter(alive).join(", ")}`);
+    });
+    expect(processesUsingHome()).toEqual([]);
+  }, 400_000);
+
   it("moves a data folder an older npm start made (fixed superuser password, tables of the superuser) onto its own credentials, keeping the data", async () => {
     home = newHome();
     const pgPort = await freePort();

@@ -18,7 +18,12 @@ import { Supervisor, waitUntilAnswering } from "./supervisor.js";
 const SCHEMES = "https,http,git,ssh,file";
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
-const say = (line: string) => process.stdout.write(`lexbuilder: ${line}\n`);
+const say = (line: string) => writeOut(process.stdout, `lexbuilder: ${line}\n`);
+
+/** A write that is dropped once the stream broke: see the "error" handlers below. */
+function writeOut(stream: NodeJS.WriteStream, text: string): void {
+  if (!stream.destroyed) stream.write(text);
+}
 const t0 = Date.now();
 
 const settings = readSettingsOrExit();
@@ -27,7 +32,7 @@ const supervisor = new Supervisor({
   pretty: settings.pretty,
   say,
   onUnexpectedExit: (name, why) => {
-    process.stderr.write(`lexbuilder: the ${name} stopped unexpectedly (${why}); stopping everything.\n`);
+    writeOut(process.stderr, `lexbuilder: the ${name} stopped unexpectedly (${why}); stopping everything.\n`);
     void shutdown(1);
   },
 });
@@ -45,7 +50,7 @@ function readSettingsOrExit(): Settings {
 }
 
 function fail(sentence: string): Promise<void> {
-  process.stderr.write(`lexbuilder: ${sentence}\n`);
+  writeOut(process.stderr, `lexbuilder: ${sentence}\n`);
   return shutdown(1);
 }
 
@@ -57,7 +62,7 @@ function shutdown(code: number): Promise<void> {
     if (anything) say("stopping...");
     await supervisor.stopAll();
     await pool?.end().catch(() => {});
-    if (db) await db.stop().catch((err: Error) => process.stderr.write(`lexbuilder: PostgreSQL did not stop cleanly: ${err.message}\n`));
+    if (db) await db.stop().catch((err: Error) => writeOut(process.stderr, `lexbuilder: PostgreSQL did not stop cleanly: ${err.message}\n`));
     if (anything) say("stopped.");
     process.exit(code);
   })();
@@ -84,6 +89,15 @@ function keepOnlyOurSignalHandlers(): void {
   for (const signal of SIGNALS) {
     for (const l of process.listeners(signal)) if (!ourHandlers.has(l as (...args: unknown[]) => void)) process.removeListener(signal, l);
   }
+}
+// When whoever reads our output goes away (the terminal closed, the launcher was killed), each
+// write fails with EPIPE; left alone, every failed line raised another error and the starter
+// spun at full CPU with its daemons running. Losing the reader means the same as SIGHUP: stop.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", () => {
+    stream.destroy();
+    void shutdown(0);
+  });
 }
 process.on("uncaughtException", (err) => void fail(`unexpected error: ${err.stack ?? err}`));
 process.on("unhandledRejection", (err) => void fail(`unexpected error: ${(err as Error)?.stack ?? err}`));

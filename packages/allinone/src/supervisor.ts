@@ -99,7 +99,10 @@ export class Supervisor {
 
   private prefixLines(stream: Readable, name: string): void {
     const tag = `[${name}]`.padEnd(9);
-    createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${tag}${this.o.pretty ? prettyLine(line) : line}\n`));
+    createInterface({ input: stream }).on("line", (line) => {
+      // Once our own output broke (the starter is stopping), the daemons' lines have nowhere to go.
+      if (!process.stdout.destroyed) process.stdout.write(`${tag}${this.o.pretty ? prettyLine(line) : line}\n`);
+    });
   }
 }
 
