@@ -1,13 +1,15 @@
 // One build: clone the config branch, run `lb clean --purge`, `lb config`, `lb build`, classify
 // the result, move the result files into the cache. Abort and timeout stop it from outside.
-import { mkdir, readdir, lstat } from "node:fs/promises";
+import { mkdir, readdir, lstat, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
 import type { BuildArgs, BuildResult, FileKind, ResultFile } from "@lexbuilder/shared-models";
 import type { BuildLog } from "./buildlog.js";
 import type { ResultCache } from "./cache.js";
+import { BuildContainer } from "./container.js";
+import type { Isolation } from "./isolation.js";
 import { killBuild, MARKER_VARIABLE, spawnInGroup, unmountUnder, type Exit, type KillResult } from "./processes.js";
-import { BUILD_PATH, freeDiskBytes } from "./readiness.js";
+import { BUILD_PATH, freeDiskBytes, resolveExecutable } from "./readiness.js";
 
 // ---------------------------------------------------------------------------------------------
 // Config URLs and refs: refused before a build starts (fault -32602 with the sentence).
@@ -103,6 +105,9 @@ export interface JobOptions {
   defaultSuite?: string;
   /** Value of LEXBUILDER_SLAVE_BUILD in every process of this build. */
   marker: string;
+  isolation?: Isolation;
+  /** Where live-build caches live, one per project, suite and architecture (containers only). */
+  lbCacheRoot?: string;
   onRevision(revision: string): void;
   /** A step (clone, each lb command, storing the results) ended after `ms` milliseconds. */
   onStep?(step: string, ms: number): void;
@@ -133,7 +138,18 @@ function firstLine(text: string): string {
   ).slice(0, 300);
 }
 
+/** A name as one safe path component (never "." or "..", no "/"). */
+function pathComponent(name: string): string {
+  return name.replace(/[^A-Za-z0-9_+-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`) || "%";
+}
+
+/** live-build's cache directory of one project, suite and architecture. */
+export function liveBuildCacheDir(root: string, project: string, suite: string, arch: string): string {
+  return join(root, pathComponent(project), pathComponent(suite), pathComponent(arch));
+}
+
 export class LiveBuildJob {
+  private container: BuildContainer | null = null;
   private stopReason: StopReason | null = null;
   private killing: Promise<KillResult> | null = null;
   private readonly gitAbort = new AbortController();
@@ -192,6 +208,10 @@ export class LiveBuildJob {
     if (this.killing) kill = await this.killing;
     else kill = await killBuild(this.spec(), this.o.abortDeadlineMs);
     if (kill.signalled > 0 && !this.stopReason) log.line(`Stopped ${kill.signalled} leftover process(es) of the build.`);
+    if (this.container) {
+      await this.container.destroy();
+      this.container = null;
+    }
     const mounts = await unmountUnder(this.o.workspace);
     if (mounts.unmounted.length) log.line(`Unmounted what the build left mounted: ${mounts.unmounted.join(", ")}`);
 
@@ -264,6 +284,16 @@ export class LiveBuildJob {
         (Object.keys(args.env ?? {}).length ? ` (+ ${Object.keys(args.env ?? {}).sort().join(", ")})` : ""),
     );
 
+    if (this.o.isolation?.mode === "container") {
+      // Inside, a missing lb would look like the config's failure (bwrap exits 1).
+      if (!resolveExecutable(this.o.lb)) {
+        return fail("BUILDERFAIL", `The live-build front end "${this.o.lb}" was not found; install it as root with \`apt-get install live-build debootstrap\` or set LEXBUILDER_SLAVE_LB.`);
+      }
+      const made = await this.timed("make container", () => this.makeContainer(configDir, suite ?? "default"));
+      if (made) return fail("BUILDERFAIL", made);
+      if (this.stopReason) return fail("ABORTED", "");
+    }
+
     for (const command of [["clean", "--purge"], ["config"], ["build"]]) {
       if (this.stopReason) return fail("ABORTED", "");
       const label = `${this.o.lb} ${command.join(" ")}`;
@@ -303,7 +333,32 @@ export class LiveBuildJob {
     }
   }
 
+  /** The build's container, with this project's live-build cache as /build/cache; a sentence on failure. */
+  private async makeContainer(configDir: string, suite: string): Promise<string | null> {
+    const isolation = this.o.isolation!;
+    const cacheDir = liveBuildCacheDir(this.o.lbCacheRoot!, this.o.args.project, suite, this.o.args.architecture);
+    try {
+      await mkdir(cacheDir, { recursive: true, mode: 0o755 });
+      // Whatever the branch holds at cache/ (a directory, a symlink) gives way to the real cache.
+      await rm(join(configDir, "cache"), { recursive: true, force: true });
+      await mkdir(join(configDir, "cache"));
+      this.container = await BuildContainer.make({
+        workDir: configDir,
+        cacheDir,
+        hidden: isolation.hidden,
+        cgroupParent: isolation.cgroupParent,
+        env: { PATH: BUILD_PATH },
+      });
+      this.o.log.line(`Container: made for this build; live-build's cache is the one of ${this.o.args.project}, ${suite}, ${this.o.args.architecture}.`);
+      return null;
+    } catch (err) {
+      this.o.log.line(`The build container could not be made: ${(err as Error).message}`);
+      return `The build container could not be made (${(err as Error).message}); the builder needs attention.`;
+    }
+  }
+
   private runCommand(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Exit> {
+    if (this.container) ({ command, args } = this.container.wrap(command, args));
     const running = spawnInGroup(command, args, { cwd, env, onOutput: (chunk) => this.o.log.output(chunk) });
     this.currentGroup = running.pid ?? null;
     return running.exited.then(async (exit) => {

@@ -36,6 +36,8 @@ export interface ServerOptions {
   architectures: string[];
   liveBuildVersion: () => string;
   readiness: () => Readiness;
+  /** How builds are isolated from the host (reported by info()). */
+  isolation: "container" | "none";
 }
 
 const plain = sendPlain;
@@ -84,6 +86,7 @@ export function createSlaveServer(o: ServerOptions): http.Server {
           liveBuildVersion: o.liveBuildVersion(),
           ready: ready.ready,
           freeDiskBytes: String(ready.freeDiskBytes),
+          isolation: o.isolation,
         };
         if (!ready.ready && ready.reason) info.notReadyReason = ready.reason;
         return info;
