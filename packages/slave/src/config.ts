@@ -39,6 +39,8 @@ export interface SlaveConfig {
   logLevel: string;
   /** container: every lb command in a throwaway container; none: on the host, as root. */
   isolation: "container" | "none";
+  /** bubblewrap, which runs each command inside the container. */
+  bwrap: string;
 }
 
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -136,5 +138,6 @@ export function readSlaveConfig(env: Env = process.env): SlaveConfig {
     tls,
     logLevel,
     isolation,
+    bwrap: readString(env, "LEXBUILDER_SLAVE_BWRAP", "bwrap"),
   };
 }

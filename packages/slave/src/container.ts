@@ -74,6 +74,8 @@ export interface ContainerOptions {
   hidden: string[];
   /** This slave's devices cgroup (see slaveCgroup). */
   cgroupParent: string;
+  /** bubblewrap's name or path. */
+  bwrap: string;
   /** Environment of the holder (the build's marker, so a restarted slave finds it). */
   env: Record<string, string>;
   timeoutMs?: number;
@@ -191,7 +193,7 @@ export class BuildContainer {
         'echo $$ > "$0" && exec "$@"',
         join(this.cgroup, "c", "cgroup.procs"),
         "nsenter", "--target", String(this.holder.pid), "--mount", "--net", "--",
-        "bwrap", ...bwrap, "--", command, ...args,
+        this.o.bwrap, ...bwrap, "--", command, ...args,
       ],
     };
   }

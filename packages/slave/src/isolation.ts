@@ -17,10 +17,11 @@ export interface Isolation {
   cgroupParent: string;
   /** Host paths a build never sees. */
   hidden: string[];
+  /** bubblewrap's name or path. */
+  bwrap: string;
 }
 
 const TOOLS: Array<[string, string]> = [
-  ["bwrap", "bubblewrap"],
   ["unshare", "util-linux"],
   ["nsenter", "util-linux"],
   ["ip", "iproute2"],
@@ -32,7 +33,8 @@ export function hiddenPaths(stateDir: string, tokenFile: string): string[] {
   return [...new Set(["/etc/lexbuilder", tokenFile, stateDir, "/root", "/home"])];
 }
 
-function missingFeature(): string | null {
+function missingFeature(bwrap: string): string | null {
+  if (!resolveExecutable(bwrap, BUILD_PATH)) return `"${bwrap}" was not found; install it with \`apt-get install bubblewrap\` or set LEXBUILDER_SLAVE_BWRAP.`;
   for (const [tool, pkg] of TOOLS) {
     if (!resolveExecutable(tool, BUILD_PATH)) return `"${tool}" was not found; install it with \`apt-get install ${pkg}\`.`;
   }
@@ -63,6 +65,7 @@ async function probe(isolation: Isolation, stateDir: string): Promise<string | n
       cacheDir: join(dir, "cache"),
       hidden: isolation.hidden,
       cgroupParent: isolation.cgroupParent,
+      bwrap: isolation.bwrap,
       env: { PATH: BUILD_PATH },
     });
     const wrapped = container.wrap("true", []);
@@ -84,10 +87,10 @@ async function probe(isolation: Isolation, stateDir: string): Promise<string | n
   }
 }
 
-export async function setUpIsolation(mode: IsolationMode, stateDir: string, tokenFile: string): Promise<Isolation> {
-  const isolation: Isolation = { mode, problem: null, cgroupParent: slaveCgroup(stateDir), hidden: hiddenPaths(stateDir, tokenFile) };
+export async function setUpIsolation(mode: IsolationMode, stateDir: string, tokenFile: string, bwrap = "bwrap"): Promise<Isolation> {
+  const isolation: Isolation = { mode, problem: null, cgroupParent: slaveCgroup(stateDir), hidden: hiddenPaths(stateDir, tokenFile), bwrap };
   if (mode === "none") return isolation;
-  isolation.problem = missingFeature();
+  isolation.problem = missingFeature(bwrap);
   if (isolation.problem) return isolation;
   await removeLeftoverContainers(isolation.cgroupParent);
   isolation.problem = (await prepareHostNetwork()) ?? (await probe(isolation, stateDir));

@@ -347,6 +347,7 @@ export class LiveBuildJob {
         cacheDir,
         hidden: isolation.hidden,
         cgroupParent: isolation.cgroupParent,
+        bwrap: isolation.bwrap,
         env: { PATH: BUILD_PATH },
       });
       this.o.log.line(`Container: made for this build; live-build's cache is the one of ${this.o.args.project}, ${suite}, ${this.o.args.architecture}.`);

@@ -33,6 +33,7 @@ Environment (defaults in brackets):
   LEXBUILDER_SLAVE_ARCHITECTURES    comma-separated list [dpkg's native + foreign architectures]
   LEXBUILDER_SLAVE_TLS_CERT, LEXBUILDER_SLAVE_TLS_KEY   serve HTTPS with this PEM pair [plain HTTP]
   LEXBUILDER_SLAVE_ISOLATION        container (each build in a throwaway container) or none [container]
+  LEXBUILDER_SLAVE_BWRAP            bubblewrap, which runs each command in the container [bwrap]
   LOG_LEVEL                         fatal, error, warn, info, debug, trace or silent [info]
 `;
 
@@ -92,7 +93,7 @@ async function run(config: SlaveConfig): Promise<void> {
   }
   let lbVersion = await liveBuildVersion(config.lb);
   // Also removes what containers of a crashed run left (their cgroups).
-  const isolation = await setUpIsolation(config.isolation, config.stateDir, config.tokenFile);
+  const isolation = await setUpIsolation(config.isolation, config.stateDir, config.tokenFile, config.bwrap);
   const readiness = () =>
     checkReadiness({
       lb: config.lb,
