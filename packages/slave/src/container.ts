@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { attachVeth } from "./network.js";
 
 /** Where cgroup v1's devices controller is mounted (Debian with the legacy hierarchy). */
@@ -167,8 +167,11 @@ export class BuildContainer {
     return container;
   }
 
-  /** The command line that runs `command args` inside, with /build as its working directory. */
-  wrap(command: string, args: string[]): { command: string; args: string[] } {
+  /**
+   * The command line that runs `command args` inside, with /build as its working directory;
+   * `withCache: false` leaves the cache out (lb clean --purge would empty it).
+   */
+  wrap(command: string, args: string[], withCache = true): { command: string; args: string[] } {
     const bwrap = [
       "--dev-bind", "/run/root", "/",
       "--dev", "/dev",
@@ -177,7 +180,7 @@ export class BuildContainer {
       "--tmpfs", "/run",
       "--dir", "/root",
       "--dev-bind", this.o.workDir, "/build",
-      "--dev-bind", this.o.cacheDir, "/build/cache",
+      ...(withCache ? ["--dev-bind", this.o.cacheDir, "/build/cache"] : []),
       "--chdir", "/build",
       "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
       "--hostname", "lexbuilder-build",
@@ -245,6 +248,12 @@ async function removeDevicesCgroup(dir: string): Promise<void> {
     try {
       if (existsSync(child)) rmdirSync(child);
       rmdirSync(dir);
+      // The slave's own directory goes too once empty: nothing of it stays between builds.
+      try {
+        rmdirSync(dirname(dir));
+      } catch {
+        // another container of this slave (its probe) is there
+      }
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return;

@@ -339,9 +339,9 @@ export class LiveBuildJob {
     const cacheDir = liveBuildCacheDir(this.o.lbCacheRoot!, this.o.args.project, suite, this.o.args.architecture);
     try {
       await mkdir(cacheDir, { recursive: true, mode: 0o755 });
-      // Whatever the branch holds at cache/ (a directory, a symlink) gives way to the real cache.
+      // Whatever the branch holds at cache/ (a directory, a symlink) gives way to the real cache
+      // (bwrap makes the mount point).
       await rm(join(configDir, "cache"), { recursive: true, force: true });
-      await mkdir(join(configDir, "cache"));
       this.container = await BuildContainer.make({
         workDir: configDir,
         cacheDir,
@@ -359,7 +359,8 @@ export class LiveBuildJob {
   }
 
   private runCommand(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Exit> {
-    if (this.container) ({ command, args } = this.container.wrap(command, args));
+    // The project's cache is kept from build to build: lb clean --purge runs without it.
+    if (this.container) ({ command, args } = this.container.wrap(command, args, args[0] !== "clean"));
     const running = spawnInGroup(command, args, { cwd, env, onOutput: (chunk) => this.o.log.output(chunk) });
     this.currentGroup = running.pid ?? null;
     return running.exited.then(async (exit) => {
