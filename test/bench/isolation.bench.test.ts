@@ -68,8 +68,8 @@ describe("build isolation's cost", () => {
       return ms;
     };
     // One warm-up each (page cache, first container).
-    await buildOnce(container, "0-1");
-    await buildOnce(none, "0-1");
+    await buildOnce(container, "1000-1");
+    await buildOnce(none, "1000-1");
     for (let round = 1; round <= ROUNDS; round++) {
       const order = round % 2 ? (["container", "none"] as const) : (["none", "container"] as const);
       for (const mode of order) times[mode].push(await buildOnce(mode === "container" ? container : none, `${round}-1`));
