@@ -68,8 +68,6 @@ while read -r _; do :; done
 export interface ContainerOptions {
   /** Host directory seen as /build inside (the clone, where lb runs). */
   workDir: string;
-  /** Host directory seen as /build/cache (live-build's cache for this project, suite and arch). */
-  cacheDir: string;
   /** Host paths the build must not see. */
   hidden: string[];
   /** This slave's devices cgroup (see slaveCgroup). */
@@ -167,11 +165,8 @@ export class BuildContainer {
     return container;
   }
 
-  /**
-   * The command line that runs `command args` inside, with /build as its working directory;
-   * `withCache: false` leaves the cache out (lb clean --purge would empty it).
-   */
-  wrap(command: string, args: string[], withCache = true): { command: string; args: string[] } {
+  /** The command line that runs `command args` inside, with /build as its working directory. */
+  wrap(command: string, args: string[]): { command: string; args: string[] } {
     const bwrap = [
       "--dev-bind", "/run/root", "/",
       "--dev", "/dev",
@@ -180,7 +175,6 @@ export class BuildContainer {
       "--tmpfs", "/run",
       "--dir", "/root",
       "--dev-bind", this.o.workDir, "/build",
-      ...(withCache ? ["--dev-bind", this.o.cacheDir, "/build/cache"] : []),
       "--chdir", "/build",
       "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
       "--hostname", "lexbuilder-build",

@@ -57,12 +57,11 @@ function missingFeature(bwrap: string): string | null {
 async function probe(isolation: Isolation, stateDir: string): Promise<string | null> {
   const dir = join(stateDir, "container-probe");
   rmSync(dir, { recursive: true, force: true });
-  mkdirSync(join(dir, "cache"), { recursive: true });
+  mkdirSync(dir, { recursive: true });
   let container: BuildContainer | null = null;
   try {
     container = await BuildContainer.make({
       workDir: dir,
-      cacheDir: join(dir, "cache"),
       hidden: isolation.hidden,
       cgroupParent: isolation.cgroupParent,
       bwrap: isolation.bwrap,

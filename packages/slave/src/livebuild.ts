@@ -1,6 +1,6 @@
 // One build: clone the config branch, run `lb clean --purge`, `lb config`, `lb build`, classify
 // the result, move the result files into the cache. Abort and timeout stop it from outside.
-import { mkdir, readdir, lstat, rm } from "node:fs/promises";
+import { mkdir, readdir, lstat, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
 import type { BuildArgs, BuildResult, FileKind, ResultFile } from "@lexbuilder/shared-models";
@@ -150,6 +150,8 @@ export function liveBuildCacheDir(root: string, project: string, suite: string, 
 
 export class LiveBuildJob {
   private container: BuildContainer | null = null;
+  private lbCache: { kept: string; inBuild: string } | null = null;
+  private cacheMovedIn = false;
   private stopReason: StopReason | null = null;
   private killing: Promise<KillResult> | null = null;
   private readonly gitAbort = new AbortController();
@@ -212,6 +214,7 @@ export class LiveBuildJob {
       await this.container.destroy();
       this.container = null;
     }
+    await this.cacheOut();
     const mounts = await unmountUnder(this.o.workspace);
     if (mounts.unmounted.length) log.line(`Unmounted what the build left mounted: ${mounts.unmounted.join(", ")}`);
 
@@ -296,6 +299,7 @@ export class LiveBuildJob {
 
     for (const command of [["clean", "--purge"], ["config"], ["build"]]) {
       if (this.stopReason) return fail("ABORTED", "");
+      if (command[0] === "config") await this.cacheIn();
       const label = `${this.o.lb} ${command.join(" ")}`;
       log.line(`RUN: ${label}`);
       const exit = await this.timed(`lb ${command.join(" ")}`, () => this.runCommand(this.o.lb, command, configDir, env));
@@ -333,18 +337,16 @@ export class LiveBuildJob {
     }
   }
 
-  /** The build's container, with this project's live-build cache as /build/cache; a sentence on failure. */
+  /** The build's container; a sentence on failure. */
   private async makeContainer(configDir: string, suite: string): Promise<string | null> {
     const isolation = this.o.isolation!;
-    const cacheDir = liveBuildCacheDir(this.o.lbCacheRoot!, this.o.args.project, suite, this.o.args.architecture);
+    this.lbCache = {
+      kept: liveBuildCacheDir(this.o.lbCacheRoot!, this.o.args.project, suite, this.o.args.architecture),
+      inBuild: join(configDir, "cache"),
+    };
     try {
-      await mkdir(cacheDir, { recursive: true, mode: 0o755 });
-      // Whatever the branch holds at cache/ (a directory, a symlink) gives way to the real cache
-      // (bwrap makes the mount point).
-      await rm(join(configDir, "cache"), { recursive: true, force: true });
       this.container = await BuildContainer.make({
         workDir: configDir,
-        cacheDir,
         hidden: isolation.hidden,
         cgroupParent: isolation.cgroupParent,
         bwrap: isolation.bwrap,
@@ -358,9 +360,39 @@ export class LiveBuildJob {
     }
   }
 
+  /**
+   * This project's live-build cache moves into the clone (a rename: live-build hard-links
+   * between cache/ and chroot/, which a bind mount would forbid) after lb clean --purge, which
+   * would empty it, and back out when the build ends.
+   */
+  private async cacheIn(): Promise<void> {
+    if (!this.lbCache) return;
+    const { kept, inBuild } = this.lbCache;
+    try {
+      await mkdir(kept, { recursive: true, mode: 0o755 });
+      // Whatever the branch holds at cache/ (a directory, a symlink) gives way to the real cache.
+      await rm(inBuild, { recursive: true, force: true });
+      await rename(kept, inBuild);
+      this.cacheMovedIn = true;
+    } catch (err) {
+      this.o.log.line(`live-build's cache could not be moved into the build (${(err as Error).message}); building without it.`);
+    }
+  }
+
+  private async cacheOut(): Promise<void> {
+    if (!this.lbCache || !this.cacheMovedIn) return;
+    const { kept, inBuild } = this.lbCache;
+    this.cacheMovedIn = false;
+    try {
+      // Only a directory goes back: a symlink the build put there would point the host elsewhere.
+      if ((await lstat(inBuild)).isDirectory()) await rename(inBuild, kept);
+    } catch {
+      // The build removed it: the next build starts with an empty cache.
+    }
+  }
+
   private runCommand(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Exit> {
-    // The project's cache is kept from build to build: lb clean --purge runs without it.
-    if (this.container) ({ command, args } = this.container.wrap(command, args, args[0] !== "clean"));
+    if (this.container) ({ command, args } = this.container.wrap(command, args));
     const running = spawnInGroup(command, args, { cwd, env, onOutput: (chunk) => this.o.log.output(chunk) });
     this.currentGroup = running.pid ?? null;
     return running.exited.then(async (exit) => {
