@@ -392,8 +392,15 @@ export class LiveBuildJob {
   }
 
   private runCommand(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Exit> {
+    const inContainer = this.container !== null;
     if (this.container) ({ command, args } = this.container.wrap(command, args));
-    const running = spawnInGroup(command, args, { cwd, env, onOutput: (chunk) => this.o.log.output(chunk) });
+    // In a container the command is started by bwrap, which says so first when it cannot.
+    let firstOutput = "";
+    const onOutput = (chunk: Buffer) => {
+      if (firstOutput.length < 200) firstOutput += chunk.toString("utf8", 0, 200);
+      this.o.log.output(chunk);
+    };
+    const running = spawnInGroup(command, args, { cwd, env, onOutput });
     this.currentGroup = running.pid ?? null;
     return running.exited.then(async (exit) => {
       // Grandchildren left behind by a finished command have no business running on (and
@@ -409,6 +416,8 @@ export class LiveBuildJob {
         await running.drained();
         this.o.log.flushPending();
       }
+      const failedExec = inContainer && exit.code === 1 ? /^bwrap: execvp [^\n]*: ([^\n]*)/.exec(firstOutput) : null;
+      if (failedExec) return { code: null, signal: null, spawnError: Object.assign(new Error(failedExec[1]!), { code: "EEXEC" }) };
       return exit;
     });
   }
