@@ -1,7 +1,7 @@
 // Start-up of the isolation mode: clean up what a crash left, prepare the host, and prove that
 // a container can be made, so that readiness can say in one sentence why it cannot.
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { spawnInGroup } from "./processes.js";
 import { BuildContainer, DEVICES_CGROUP, removeLeftoverContainers, slaveCgroup } from "./container.js";
 import { prepareHostNetwork } from "./network.js";
@@ -28,9 +28,14 @@ const TOOLS: Array<[string, string]> = [
   ["nft", "nftables"],
 ];
 
-/** The paths to hide: the token, the state dir (other builds, other caches), the config. */
+/**
+ * The paths to hide: the token, the state dir (other builds, other caches), the config, and
+ * root's and users' homes. A path under another one is left out: its parent's whiteout hides
+ * it already, and a whiteout cannot hold another.
+ */
 export function hiddenPaths(stateDir: string, tokenFile: string): string[] {
-  return [...new Set(["/etc/lexbuilder", tokenFile, stateDir, "/root", "/home"])];
+  const paths = [...new Set(["/etc/lexbuilder", tokenFile, stateDir, "/root", "/home"].map((p) => resolve(p)))];
+  return paths.filter((p) => !paths.some((other) => other !== p && (p.startsWith(`${other}/`) || other === "/")));
 }
 
 function missingFeature(bwrap: string): string | null {
