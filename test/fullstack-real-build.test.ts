@@ -62,6 +62,8 @@ describe.skipIf(why !== null)("a real live-build through the whole stack", () =>
         LEXBUILDER_SLAVE_DEBOOTSTRAP: "debootstrap",
         LEXBUILDER_SLAVE_MIN_FREE_DISK: "4G",
         LEXBUILDER_SLAVE_ARCHITECTURES: arch,
+        // The real build runs in its throwaway container, as on every slave by default.
+        LEXBUILDER_SLAVE_ISOLATION: "container",
       },
     });
     await addBuilderViaCli(db.url, "real", slave.url, slave.token);
@@ -96,6 +98,11 @@ describe.skipIf(why !== null)("a real live-build through the whole stack", () =>
     expect(m.length).toBeGreaterThan(50);
     expect(m.map((r) => r.package)).toEqual(expect.arrayContaining(["base-files", "dpkg", "libc6"]));
     expect(done.log_size).toBeGreaterThan(10_000);
+    const { rows: log } = await db.pool.query(
+      "SELECT string_agg(convert_from(data, 'UTF8'), '' ORDER BY byte_offset) AS text FROM build_log_chunks WHERE build_id = $1",
+      [id],
+    );
+    expect(log[0].text).toMatch(/^Container: made for this build/m);
   }, (minutes + 5) * 60_000);
 });
 

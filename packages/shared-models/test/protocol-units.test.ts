@@ -243,6 +243,9 @@ describe("checkResult", () => {
   it("passes results of the right shape", () => {
     expect(checkResult("info", info)).toEqual(info);
     expect(checkResult("info", { ...info, notReadyReason: null })).toEqual({ ...info, notReadyReason: undefined });
+    expect(checkResult("info", { ...info, isolation: "container" })).toEqual({ ...info, isolation: "container" });
+    expect(checkResult("info", { ...info, isolation: "none" })).toEqual({ ...info, isolation: "none" });
+    expect(() => checkResult("info", { ...info, isolation: "vm" })).toThrow(ResultShapeError);
     expect(checkResult("build", { state: "BUILDING", cookie: "1-1" })).toEqual({ state: "BUILDING", cookie: "1-1" });
     expect(checkResult("abort", { state: "WAITING" })).toEqual({ state: "WAITING" });
     expect(checkResult("clean", { state: "IDLE" })).toEqual({ state: "IDLE" });

@@ -26,6 +26,7 @@ import type { ResultCache } from "./cache.js";
 import { LiveBuildJob, type Outcome } from "./livebuild.js";
 import { killBuild, mountsUnder, unmountUnder } from "./processes.js";
 import type { Readiness } from "./readiness.js";
+import type { Isolation } from "./isolation.js";
 
 /** What the slave remembers about its one build. */
 export interface BuildRecord {
@@ -62,6 +63,7 @@ export interface BuilderOptions {
   defaultSuite?: string;
   /** Strings never to appear in a build log (the token). */
   secrets: string[];
+  isolation: Isolation;
   readiness(): Readiness;
   log: Logger;
 }
@@ -306,6 +308,8 @@ export class Builder {
       minFreeDiskBytes: this.o.minFreeDiskBytes,
       defaultSuite: this.o.defaultSuite,
       marker: record.marker,
+      isolation: this.o.isolation,
+      lbCacheRoot: join(this.o.stateDir, "lb-cache"),
       onRevision: (revision) => {
         record.configRevision = revision;
         this.bump();

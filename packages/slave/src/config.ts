@@ -39,6 +39,10 @@ export interface SlaveConfig {
   architectures: string[] | null;
   tls: { cert: string; key: string } | null;
   logLevel: string;
+  /** container: every lb command in a throwaway container; none: on the host, as root. */
+  isolation: "container" | "none";
+  /** bubblewrap, which runs each command inside the container. */
+  bwrap: string;
 }
 
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -103,6 +107,11 @@ export function readSlaveConfig(env: Env = process.env): SlaveConfig {
     tls = { cert, key };
   }
 
+  const isolation = readString(env, "LEXBUILDER_SLAVE_ISOLATION", "container");
+  if (isolation !== "container" && isolation !== "none") {
+    throw new ConfigError(`LEXBUILDER_SLAVE_ISOLATION must be container or none, not "${isolation}".`);
+  }
+
   const logLevel = readString(env, "LOG_LEVEL", "info");
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, not "${logLevel}".`);
@@ -122,5 +131,7 @@ export function readSlaveConfig(env: Env = process.env): SlaveConfig {
     architectures,
     tls,
     logLevel,
+    isolation,
+    bwrap: readString(env, "LEXBUILDER_SLAVE_BWRAP", "bwrap"),
   };
 }

@@ -1,13 +1,15 @@
 // One build: clone the config branch, run `lb clean --purge`, `lb config`, `lb build`, classify
 // the result, move the result files into the cache. Abort and timeout stop it from outside.
-import { mkdir, readdir, lstat } from "node:fs/promises";
+import { mkdir, readdir, lstat, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
 import { COMMIT_ID_PATTERN, isReservedEnvName, type BuildArgs, type BuildResult, type FileKind, type ResultFile } from "@lexbuilder/shared-models";
 import type { BuildLog } from "./buildlog.js";
 import type { ResultCache } from "./cache.js";
+import { BuildContainer } from "./container.js";
+import type { Isolation } from "./isolation.js";
 import { killBuild, MARKER_VARIABLE, spawnInGroup, unmountUnder, type Exit, type KillResult } from "./processes.js";
-import { BUILD_PATH, freeDiskBytes } from "./readiness.js";
+import { BUILD_PATH, freeDiskBytes, resolveExecutable } from "./readiness.js";
 
 // ---------------------------------------------------------------------------------------------
 // Result files.
@@ -52,6 +54,9 @@ export interface JobOptions {
   defaultSuite?: string;
   /** Value of LEXBUILDER_SLAVE_BUILD in every process of this build. */
   marker: string;
+  isolation?: Isolation;
+  /** Where live-build caches live, one per project, suite and architecture (containers only). */
+  lbCacheRoot?: string;
   onRevision(revision: string): void;
   /** A step (clone, each lb command, storing the results) ended after `ms` milliseconds. */
   onStep?(step: string, ms: number): void;
@@ -82,7 +87,20 @@ function firstLine(text: string): string {
   ).slice(0, 300);
 }
 
+/** A name as one safe path component (never "." or "..", no "/"). */
+function pathComponent(name: string): string {
+  return name.replace(/[^A-Za-z0-9_+-]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`) || "%";
+}
+
+/** live-build's cache directory of one project, suite and architecture. */
+export function liveBuildCacheDir(root: string, project: string, suite: string, arch: string): string {
+  return join(root, pathComponent(project), pathComponent(suite), pathComponent(arch));
+}
+
 export class LiveBuildJob {
+  private container: BuildContainer | null = null;
+  private lbCache: { kept: string; inBuild: string } | null = null;
+  private cacheMovedIn = false;
   private stopReason: StopReason | null = null;
   private killing: Promise<KillResult> | null = null;
   private readonly gitAbort = new AbortController();
@@ -141,6 +159,11 @@ export class LiveBuildJob {
     if (this.killing) kill = await this.killing;
     else kill = await killBuild(this.spec(), this.o.abortDeadlineMs);
     if (kill.signalled > 0 && !this.stopReason) log.line(`Stopped ${kill.signalled} leftover process(es) of the build.`);
+    if (this.container) {
+      await this.container.destroy();
+      this.container = null;
+    }
+    await this.cacheOut();
     const mounts = await unmountUnder(this.o.workspace);
     if (mounts.unmounted.length) log.line(`Unmounted what the build left mounted: ${mounts.unmounted.join(", ")}`);
 
@@ -215,8 +238,19 @@ export class LiveBuildJob {
         (Object.keys(args.env ?? {}).length ? ` (+ ${Object.keys(args.env ?? {}).sort().join(", ")})` : ""),
     );
 
+    if (this.o.isolation?.mode === "container") {
+      // Inside, a missing lb would look like the config's failure (bwrap exits 1).
+      if (!resolveExecutable(this.o.lb)) {
+        return fail("BUILDERFAIL", `The live-build front end "${this.o.lb}" was not found; install it as root with \`apt-get install live-build debootstrap\` or set LEXBUILDER_SLAVE_LB.`);
+      }
+      const made = await this.timed("make container", () => this.makeContainer(configDir, suite ?? "default"));
+      if (made) return fail("BUILDERFAIL", made);
+      if (this.stopReason) return fail("ABORTED", "");
+    }
+
     for (const command of [["clean", "--purge"], ["config"], ["build"]]) {
       if (this.stopReason) return fail("ABORTED", "");
+      if (command[0] === "config") await this.cacheIn();
       const label = `${this.o.lb} ${command.join(" ")}`;
       log.line(`RUN: ${label}`);
       const exit = await this.timed(`lb ${command.join(" ")}`, () => this.runCommand(this.o.lb, command, configDir, env));
@@ -254,8 +288,70 @@ export class LiveBuildJob {
     }
   }
 
+  /** The build's container; a sentence on failure. */
+  private async makeContainer(configDir: string, suite: string): Promise<string | null> {
+    const isolation = this.o.isolation!;
+    this.lbCache = {
+      kept: liveBuildCacheDir(this.o.lbCacheRoot!, this.o.args.project, suite, this.o.args.architecture),
+      inBuild: join(configDir, "cache"),
+    };
+    try {
+      this.container = await BuildContainer.make({
+        workDir: configDir,
+        hidden: isolation.hidden,
+        cgroupParent: isolation.cgroupParent,
+        bwrap: isolation.bwrap,
+        env: { PATH: BUILD_PATH },
+      });
+      this.o.log.line(`Container: made for this build; live-build's cache is the one of ${this.o.args.project}, ${suite}, ${this.o.args.architecture}.`);
+      return null;
+    } catch (err) {
+      this.o.log.line(`The build container could not be made: ${(err as Error).message}`);
+      return `The build container could not be made (${(err as Error).message}); the builder needs attention.`;
+    }
+  }
+
+  /**
+   * This project's live-build cache moves into the clone (a rename: live-build hard-links
+   * between cache/ and chroot/, which a bind mount would forbid) after lb clean --purge, which
+   * would empty it, and back out when the build ends.
+   */
+  private async cacheIn(): Promise<void> {
+    if (!this.lbCache) return;
+    const { kept, inBuild } = this.lbCache;
+    try {
+      await mkdir(kept, { recursive: true, mode: 0o755 });
+      // Whatever the branch holds at cache/ (a directory, a symlink) gives way to the real cache.
+      await rm(inBuild, { recursive: true, force: true });
+      await rename(kept, inBuild);
+      this.cacheMovedIn = true;
+    } catch (err) {
+      this.o.log.line(`live-build's cache could not be moved into the build (${(err as Error).message}); building without it.`);
+    }
+  }
+
+  private async cacheOut(): Promise<void> {
+    if (!this.lbCache || !this.cacheMovedIn) return;
+    const { kept, inBuild } = this.lbCache;
+    this.cacheMovedIn = false;
+    try {
+      // Only a directory goes back: a symlink the build put there would point the host elsewhere.
+      if ((await lstat(inBuild)).isDirectory()) await rename(inBuild, kept);
+    } catch {
+      // The build removed it: the next build starts with an empty cache.
+    }
+  }
+
   private runCommand(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Exit> {
-    const running = spawnInGroup(command, args, { cwd, env, onOutput: (chunk) => this.o.log.output(chunk) });
+    const inContainer = this.container !== null;
+    if (this.container) ({ command, args } = this.container.wrap(command, args));
+    // In a container the command is started by bwrap, which says so first when it cannot.
+    let firstOutput = "";
+    const onOutput = (chunk: Buffer) => {
+      if (firstOutput.length < 200) firstOutput += chunk.toString("utf8", 0, 200);
+      this.o.log.output(chunk);
+    };
+    const running = spawnInGroup(command, args, { cwd, env, onOutput });
     this.currentGroup = running.pid ?? null;
     return running.exited.then(async (exit) => {
       // Grandchildren left behind by a finished command have no business running on (and
@@ -271,6 +367,8 @@ export class LiveBuildJob {
         await running.drained();
         this.o.log.flushPending();
       }
+      const failedExec = inContainer && exit.code === 1 ? /^bwrap: execvp [^\n]*: ([^\n]*)/.exec(firstOutput) : null;
+      if (failedExec) return { code: null, signal: null, spawnError: Object.assign(new Error(failedExec[1]!), { code: "EEXEC" }) };
       return exit;
     });
   }

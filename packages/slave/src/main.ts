@@ -6,6 +6,7 @@ import { ConfigError, createLogger, loadConfigOrExit } from "@lexbuilder/shared-
 import { Builder } from "./builder.js";
 import { ResultCache } from "./cache.js";
 import { readSlaveConfig, type SlaveConfig } from "./config.js";
+import { setUpIsolation } from "./isolation.js";
 import { checkReadiness, dpkgArchitectures, hostCodename, liveBuildVersion } from "./readiness.js";
 import { createSlaveServer } from "./server.js";
 
@@ -31,6 +32,8 @@ Environment (defaults in brackets):
   LEXBUILDER_SLAVE_CACHE_MAX_AGE    seconds results are kept when nobody collects them [172800]
   LEXBUILDER_SLAVE_ARCHITECTURES    comma-separated list [dpkg's native + foreign architectures]
   LEXBUILDER_SLAVE_TLS_CERT, LEXBUILDER_SLAVE_TLS_KEY   serve HTTPS with this PEM pair [plain HTTP]
+  LEXBUILDER_SLAVE_ISOLATION        container (each build in a throwaway container) or none [container]
+  LEXBUILDER_SLAVE_BWRAP            bubblewrap, which runs each command in the container [bwrap]
   LOG_LEVEL                         fatal, error, warn, info, debug, trace or silent [info]
 `;
 
@@ -89,8 +92,16 @@ async function run(config: SlaveConfig): Promise<void> {
     fail("Cannot tell which architectures this machine builds (dpkg is missing); set LEXBUILDER_SLAVE_ARCHITECTURES.", 2);
   }
   let lbVersion = await liveBuildVersion(config.lb);
+  // Also removes what containers of a crashed run left (their cgroups).
+  const isolation = await setUpIsolation(config.isolation, config.stateDir, config.tokenFile, config.bwrap);
   const readiness = () =>
-    checkReadiness({ lb: config.lb, debootstrap: config.debootstrap, stateDir: config.stateDir, minFreeDiskBytes: config.minFreeDiskBytes });
+    checkReadiness({
+      lb: config.lb,
+      debootstrap: config.debootstrap,
+      stateDir: config.stateDir,
+      minFreeDiskBytes: config.minFreeDiskBytes,
+      isolationProblem: isolation.problem,
+    });
 
   const cache = new ResultCache(join(config.stateDir, "cache"));
   const builder = new Builder({
@@ -105,6 +116,7 @@ async function run(config: SlaveConfig): Promise<void> {
     cacheMaxAgeSeconds: config.cacheMaxAgeSeconds,
     defaultSuite: hostCodename(),
     secrets: [token],
+    isolation,
     readiness,
     log,
   });
@@ -121,6 +133,7 @@ async function run(config: SlaveConfig): Promise<void> {
     allowedSchemes: config.allowedSchemes,
     liveBuildVersion: () => lbVersion,
     readiness,
+    isolation: config.isolation,
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -135,7 +148,7 @@ async function run(config: SlaveConfig): Promise<void> {
   const port = typeof address === "object" && address ? address.port : config.listen.port;
   const ready = readiness();
   log.info(
-    { listen: `${config.listen.host}:${port}`, tls: config.tls !== null, architectures, liveBuildVersion: lbVersion, ready: ready.ready, notReadyReason: ready.reason },
+    { listen: `${config.listen.host}:${port}`, tls: config.tls !== null, isolation: config.isolation, architectures, liveBuildVersion: lbVersion, ready: ready.ready, notReadyReason: ready.reason },
     "lexbuilder-slave listening",
   );
 

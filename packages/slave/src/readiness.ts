@@ -35,6 +35,8 @@ export interface ReadinessInput {
   debootstrap: string;
   stateDir: string;
   minFreeDiskBytes: number;
+  /** Why build containers cannot be made here (isolation=container only). */
+  isolationProblem?: string | null;
 }
 
 export interface Readiness {
@@ -66,6 +68,7 @@ export function checkReadiness(input: ReadinessInput): Readiness {
   if (!resolveExecutable(input.debootstrap)) {
     problems.push(`"${input.debootstrap}" was not found; install it as root with \`apt-get install debootstrap\` or set LEXBUILDER_SLAVE_DEBOOTSTRAP.`);
   }
+  if (input.isolationProblem) problems.push(`Build containers cannot be made (LEXBUILDER_SLAVE_ISOLATION=container): ${input.isolationProblem}`);
   let free = 0;
   try {
     free = freeDiskBytes(input.stateDir);

@@ -40,6 +40,8 @@ export interface ServerOptions {
   allowedSchemes: readonly string[];
   liveBuildVersion: () => string;
   readiness: () => Readiness;
+  /** How builds are isolated from the host (reported by info()). */
+  isolation: "container" | "none";
 }
 
 const plain = sendPlain;
@@ -64,6 +66,7 @@ export function createSlaveServer(o: ServerOptions): http.Server {
           liveBuildVersion: o.liveBuildVersion(),
           ready: ready.ready,
           freeDiskBytes: String(ready.freeDiskBytes),
+          isolation: o.isolation,
         };
         if (!ready.ready && ready.reason) info.notReadyReason = ready.reason;
         return info;

@@ -118,7 +118,7 @@ describe("a successful build", () => {
       .filter((l) => l.includes('"build step finished"'))
       .map((l) => JSON.parse(l) as { cookie: string; step: string; ms: number })
       .filter((e) => e.cookie === "1-1");
-    expect(steps.map((e) => e.step)).toEqual(["git clone", "lb clean --purge", "lb config", "lb build", "store results"]);
+    expect(steps.map((e) => e.step)).toEqual(["git clone", "make container", "lb clean --purge", "lb config", "lb build", "store results"]);
     for (const e of steps) expect(Number.isInteger(e.ms) && e.ms >= 0, JSON.stringify(e)).toBe(true);
 
     // clean removes the workspace and the cached files.
@@ -190,7 +190,21 @@ describe("failures are classified", () => {
 });
 
 describe("abort", () => {
-  it("kills the whole process tree, escapees included, unmounts, and reports ABORTED", async () => {
+  // In a container the build's mounts live in its own mount namespace (the host never sees
+  // them, nothing to unmount); without one they are on the host and the slave unmounts them.
+  for (const isolation of ["container", "none"] as const) {
+    it(`kills the whole process tree, escapees included, and reports ABORTED (isolation ${isolation})`, async () => {
+      const target = isolation === "container" ? slave : await startSlave({ env: { LEXBUILDER_SLAVE_ISOLATION: "none" } });
+      try {
+        await abortSlowBuild(target, isolation === "none");
+      } finally {
+        if (target !== slave) await target.stop();
+      }
+    });
+  }
+});
+
+async function abortSlowBuild(slave: Slave, hostMounts: boolean) {
     const cookie = "20-1";
     await slave.client.call("build", cookie, { project: "demo", configUrl: repo.url, configRef: "slow", architecture: "amd64" });
     const workspace = join(slave.stateDir, "builds", cookie);
@@ -203,7 +217,7 @@ describe("abort", () => {
     }
     const before = processesOfBuild(slave.stateDir, cookie);
     expect(before.length).toBeGreaterThanOrEqual(4);
-    expect(mountsBelow(workspace).length).toBe(1);
+    expect(mountsBelow(workspace).length).toBe(hostMounts ? 1 : 0);
     // lb's session, and the escapee's own.
     const sessions = new Set(before.map((pid) => readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]!.split(" ")[3]));
     expect(sessions.size).toBe(2);
@@ -220,12 +234,11 @@ describe("abort", () => {
     for (const pid of before) expect(isAlive(pid), String(pid)).toBe(false);
     expect(mountsBelow(workspace)).toEqual([]);
     expect(s.logTail).toMatch(/Abort requested/);
-    expect(s.logTail).toMatch(/Unmounted what the build left mounted/);
+    if (hostMounts) expect(s.logTail).toMatch(/Unmounted what the build left mounted/);
     expect(await slave.client.call("abort", cookie)).toEqual({ state: "WAITING" });
-    await clean("20-1");
+    expect(await slave.client.call("clean", cookie)).toEqual({ state: "IDLE" });
     expect(await slave.client.call("abort", cookie)).toEqual({ state: "IDLE" });
-  });
-});
+}
 
 /** Alive: /proc has it and it is neither a zombie nor dead (being reaped). */
 function isAlive(pid: number): boolean {

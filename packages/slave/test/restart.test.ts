@@ -53,8 +53,9 @@ describe("restart while WAITING", () => {
 });
 
 describe("restart while BUILDING", () => {
-  it("after a crash: reports BUILDERFAIL and kills what the crash left running", async () => {
-    const first = await start();
+  it("after a crash without a container: reports BUILDERFAIL and kills what the crash left running", async () => {
+    const none = { env: { LEXBUILDER_SLAVE_ISOLATION: "none" } };
+    const first = await start(none);
     await first.client.call("build", "51-1", args("slow"));
     await waitFor(first.client, (s) => (s.logTail ?? "").includes("Progress 1/"));
     const workspace = join(first.stateDir, "builds", "51-1");
@@ -64,7 +65,7 @@ describe("restart while BUILDING", () => {
     expect(orphans.length).toBeGreaterThanOrEqual(3);
     expect(mountsBelow(workspace).length).toBe(1);
 
-    const second = await start({ stateDir: first.stateDir, tokenFile: first.tokenFile });
+    const second = await start({ stateDir: first.stateDir, tokenFile: first.tokenFile, ...none });
     const s = await second.client.call("status");
     expect(s).toMatchObject({ state: "WAITING", cookie: "51-1", result: "BUILDERFAIL" });
     expect(s.message).toMatch(/restarted during the build/);
@@ -73,6 +74,26 @@ describe("restart while BUILDING", () => {
     expect(processesOfBuild(first.stateDir, "51-1")).toEqual([]);
     expect(mountsBelow(workspace)).toEqual([]);
     expect(await second.client.call("clean", "51-1")).toEqual({ state: "IDLE" });
+  });
+
+  it("after a crash in a container: nothing of the build outlives the daemon, and the restart reports BUILDERFAIL", async () => {
+    const first = await start();
+    await first.client.call("build", "53-1", args("slow"));
+    await waitFor(first.client, (s) => (s.logTail ?? "").includes("Progress 1/"));
+    const workspace = join(first.stateDir, "builds", "53-1");
+    expect(processesOfBuild(first.stateDir, "53-1").length).toBeGreaterThanOrEqual(3);
+    await first.crash();
+    // bwrap dies with its parent and takes the PID namespace along; the mounts die with theirs.
+    const deadline = Date.now() + 5000;
+    while (processesOfBuild(first.stateDir, "53-1").length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(processesOfBuild(first.stateDir, "53-1")).toEqual([]);
+    expect(mountsBelow(workspace)).toEqual([]);
+
+    const second = await start({ stateDir: first.stateDir, tokenFile: first.tokenFile });
+    const s = await second.client.call("status");
+    expect(s).toMatchObject({ state: "WAITING", cookie: "53-1", result: "BUILDERFAIL" });
+    expect(s.message).toMatch(/restarted during the build/);
+    expect(await second.client.call("clean", "53-1")).toEqual({ state: "IDLE" });
   });
 
   it("after SIGTERM: the daemon stops the build first and reports BUILDERFAIL after the restart", async () => {

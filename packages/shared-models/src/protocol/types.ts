@@ -44,6 +44,8 @@ export interface InfoResult {
   notReadyReason?: string;
   /** Decimal string. */
   freeDiskBytes: string;
+  /** container: each build runs in a throwaway container; none: on the host as root. Absent from older slaves. */
+  isolation?: "container" | "none";
 }
 
 export interface StatusResult {

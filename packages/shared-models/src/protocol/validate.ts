@@ -252,7 +252,7 @@ const RESULT_SHAPES: Record<string, Shape> = {
       ready: bool,
       freeDiskBytes: decimal,
     },
-    { notReadyReason: str },
+    { notReadyReason: str, isolation: oneOf(["container", "none"]) },
   ),
   status: struct(
     { state: oneOf(SLAVE_STATES), version },
