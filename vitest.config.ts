@@ -1,7 +1,5 @@
 import { defineConfig } from "vitest/config";
-import { fileURLToPath } from "node:url";
-
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+import { sharedModelsAliases } from "./test/support/aliases.js";
 
 /**
  * Tests that take the whole machine for minutes (a real live-build, the .debs in a debootstrapped
@@ -11,11 +9,7 @@ export const HEAVY_TESTS = ["test/fullstack-real-build.test.ts", "test/packaging
 
 export default defineConfig({
   resolve: {
-    alias: [
-      // Tests run shared-models from source, so a stale dist/ never hides a change.
-      { find: /^@lexbuilder\/shared-models$/, replacement: here("./packages/shared-models/src/index.ts") },
-      { find: /^@lexbuilder\/shared-models\/testing$/, replacement: here("./packages/shared-models/src/testing/index.ts") },
-    ],
+    alias: sharedModelsAliases(),
   },
   test: {
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],

@@ -7,7 +7,17 @@ import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addArtifact, addBuilder, appendLog, createProject, createUser, hashPassword, requestBuild, updateBuilderInfo, type Build } from "@lexbuilder/shared-models";
+import {
+  addArtifact,
+  addBuilder,
+  appendLog,
+  createProject,
+  createUser,
+  requestBuild,
+  updateBuilderInfo,
+  type Build,
+} from "@lexbuilder/shared-models/db";
+import { hashPassword } from "@lexbuilder/shared-models/passwords";
 import { createTestDatabase, driveBuild, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { tempDir } from "./fullstack-helpers.js";
 import { chromium } from "playwright-core";

@@ -4,7 +4,8 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, readLog } from "@lexbuilder/shared-models";
+import { readLog } from "@lexbuilder/shared-models/db";
+import { freePort } from "@lexbuilder/shared-models/embedded-postgres";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { fakeConf, makeConfigRepo, startSlave, type ConfigRepo, type Slave } from "../packages/slave/test/helpers.js";
 import { addBuilderViaCli, admin, startMaster, tempDir, waitForBuildState, waitUntil, type MasterProcess } from "./fullstack-helpers.js";

@@ -4,7 +4,7 @@
 import { readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { claimQueuedBuilds } from "@lexbuilder/shared-models";
+import { claimQueuedBuilds } from "@lexbuilder/shared-models/db";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { fakeConf, makeConfigRepo, startSlave, waitForState, type ConfigRepo, type Slave } from "../packages/slave/test/helpers.js";
 import {

@@ -8,7 +8,8 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, type Pool } from "@lexbuilder/shared-models";
+import type { Pool } from "@lexbuilder/shared-models/db";
+import { freePort } from "@lexbuilder/shared-models/embedded-postgres";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const MASTER_MAIN = join(here, "..", "packages", "master", "dist", "main.js");

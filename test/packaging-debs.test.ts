@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { arch as nodeArch, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "@lexbuilder/shared-models";
+import { freePort } from "@lexbuilder/shared-models/embedded-postgres";
 
 const repo = resolve(import.meta.dirname, "..");
 const CACHE = "/var/cache/lexbuilder-test";

@@ -8,7 +8,16 @@ import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import pg from "pg";
-import { createPool, createUser, freePort, hashPassword, listBuilders, listProjects, listUsers, migrate, startEmbeddedPostgres } from "@lexbuilder/shared-models";
+import {
+  createPool,
+  createUser,
+  listBuilders,
+  listProjects,
+  listUsers,
+  migrate,
+} from "@lexbuilder/shared-models/db";
+import { freePort, startEmbeddedPostgres } from "@lexbuilder/shared-models/embedded-postgres";
+import { hashPassword } from "@lexbuilder/shared-models/passwords";
 
 const repo = resolve(import.meta.dirname, "..");
 const homes: string[] = [];

@@ -13,19 +13,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { expect, test } from "vitest";
+import { createPool, createProject, migrate, requestBuild } from "@lexbuilder/shared-models/db";
+import { freePort } from "@lexbuilder/shared-models/embedded-postgres";
+import { createLogger } from "@lexbuilder/shared-models/logger";
 import {
-  createLogger,
-  createPool,
-  createProject,
   createRpcHandler,
   FaultCode,
-  freePort,
-  migrate,
-  requestBuild,
   RpcFault,
   type ResultFile,
   type StatusResult,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/protocol";
 import { Daemon, MASTER_MAIN, Postgres, sleep } from "../chaos/stack.js";
 
 const BUILDERS = Number(process.env.LOAD_BUILDERS ?? 1000);

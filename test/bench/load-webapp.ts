@@ -13,7 +13,16 @@ import { join } from "node:path";
 import autocannon from "autocannon";
 import pg from "pg";
 import { expect, test } from "vitest";
-import { addBuilder, createApiToken, createPool, createProject, createUser, freePort, hashPassword, migrate } from "@lexbuilder/shared-models";
+import {
+  addBuilder,
+  createApiToken,
+  createPool,
+  createProject,
+  createUser,
+  migrate,
+} from "@lexbuilder/shared-models/db";
+import { freePort } from "@lexbuilder/shared-models/embedded-postgres";
+import { hashPassword } from "@lexbuilder/shared-models/passwords";
 import { makeConfigRepo } from "../../packages/slave/test/helpers.js";
 import { loginAs } from "../../packages/webapp/test/harness.js";
 import { Daemon, MASTER_MAIN, Postgres, sleep, slaveSpec, WEBAPP_MAIN } from "../chaos/stack.js";

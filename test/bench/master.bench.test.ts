@@ -16,7 +16,7 @@ import {
   markBuildStarted,
   markCollecting,
   requestBuild,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { fakeConf, makeConfigRepo, startSlave, type Slave } from "../../packages/slave/test/helpers.js";
 import { Collector } from "../../packages/master/src/collector.js";

@@ -10,7 +10,12 @@
 import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deserializeResponse, RpcClient, serializeCall, serializeResponse } from "@lexbuilder/shared-models";
+import {
+  deserializeResponse,
+  RpcClient,
+  serializeCall,
+  serializeResponse,
+} from "@lexbuilder/shared-models/protocol";
 import { startStandinBuilders, STANDIN_TOKEN, type StandinFarm } from "./standin-builders.js";
 
 const require = createRequire(import.meta.url);

@@ -1,16 +1,14 @@
 // vitest config for `npm run bench` (not part of `npm test`): the benchmarks in test/bench,
 // with the same aliases and the same one-PostgreSQL-per-run test cluster as the main config.
 import { defineConfig } from "vitest/config";
+import { sharedModelsAliases } from "../support/aliases.js";
 import { fileURLToPath } from "node:url";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 export default defineConfig({
   resolve: {
-    alias: [
-      { find: /^@lexbuilder\/shared-models$/, replacement: here("../../packages/shared-models/src/index.ts") },
-      { find: /^@lexbuilder\/shared-models\/testing$/, replacement: here("../../packages/shared-models/src/testing/index.ts") },
-    ],
+    alias: sharedModelsAliases(),
   },
   test: {
     root: here("../.."),

@@ -9,7 +9,15 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendLog, createProject, createUser, freePort, hashPassword, insertManifest, requestBuild } from "@lexbuilder/shared-models";
+import {
+  appendLog,
+  createProject,
+  createUser,
+  insertManifest,
+  requestBuild,
+} from "@lexbuilder/shared-models/db";
+import { freePort } from "@lexbuilder/shared-models/embedded-postgres";
+import { hashPassword } from "@lexbuilder/shared-models/passwords";
 import { createTestDatabase, driveBuild, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { fakeConf, makeConfigRepo, startSlave, type Slave } from "../../packages/slave/test/helpers.js";
 import { addBuilderViaCli, admin, startMaster, tempDir, waitUntil, type MasterProcess } from "../fullstack-helpers.js";

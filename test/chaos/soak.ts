@@ -14,13 +14,13 @@ import {
   createPool,
   createProject,
   createUser,
-  freePort,
-  hashPassword,
   migrate,
-  RpcClient,
-  TERMINAL_BUILD_STATES,
   type Pool,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { freePort } from "@lexbuilder/shared-models/embedded-postgres";
+import { hashPassword } from "@lexbuilder/shared-models/passwords";
+import { RpcClient } from "@lexbuilder/shared-models/protocol";
+import { TERMINAL_BUILD_STATES } from "@lexbuilder/shared-models/states";
 import { makeConfigRepo } from "../../packages/slave/test/helpers.js";
 import {
   buildProcesses,

@@ -7,7 +7,11 @@ import { createWriteStream, mkdirSync, readFileSync, readdirSync, readlinkSync, 
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from "@lexbuilder/shared-models";
+import {
+  freePort,
+  startEmbeddedPostgres,
+  type EmbeddedDatabase,
+} from "@lexbuilder/shared-models/embedded-postgres";
 import { BASE_ENV, FAKE_LB, SLAVE_MAIN } from "../../packages/slave/test/helpers.js";
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -2,16 +2,14 @@
 // the long fuzz and load runs. Same aliases as the main config; no shared test cluster (the
 // soak runs and kills its own PostgreSQL), no time limits beyond the runs' own deadlines.
 import { defineConfig } from "vitest/config";
+import { sharedModelsAliases } from "../support/aliases.js";
 import { fileURLToPath } from "node:url";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 export default defineConfig({
   resolve: {
-    alias: [
-      { find: /^@lexbuilder\/shared-models$/, replacement: here("../../packages/shared-models/src/index.ts") },
-      { find: /^@lexbuilder\/shared-models\/testing$/, replacement: here("../../packages/shared-models/src/testing/index.ts") },
-    ],
+    alias: sharedModelsAliases(),
   },
   test: {
     root: here("../.."),

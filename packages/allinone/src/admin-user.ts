@@ -1,6 +1,14 @@
 // The web console's `admin` user, made on the first start. Its password is shown once and
 // kept nowhere but as a hash; --reset-admin-password makes a new one.
-import { createUser, generatePassword, getUserByName, hashPassword, recordAudit, setUserPassword, withTransaction, type Pool } from "@lexbuilder/shared-models";
+import {
+  createUser,
+  getUserByName,
+  recordAudit,
+  setUserPassword,
+  withTransaction,
+  type Pool,
+} from "@lexbuilder/shared-models/db";
+import { generatePassword, hashPassword } from "@lexbuilder/shared-models/passwords";
 
 export const ADMIN_NAME = "admin";
 const ACTOR = "npm-start";

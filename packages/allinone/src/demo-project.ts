@@ -4,7 +4,14 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { createProject, getProjectByName, recordAudit, validateProjectInput, withTransaction, type Pool } from "@lexbuilder/shared-models";
+import {
+  createProject,
+  getProjectByName,
+  recordAudit,
+  withTransaction,
+  type Pool,
+} from "@lexbuilder/shared-models/db";
+import { validateProjectInput } from "@lexbuilder/shared-models/validation";
 
 export const PROJECT_NAME = "demo";
 

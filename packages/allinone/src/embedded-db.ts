@@ -13,9 +13,8 @@ import {
   ensureLoginRole,
   handOverSchemaObjects,
   setRolePassword,
-  startEmbeddedPostgres,
-  type EmbeddedDatabase,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { startEmbeddedPostgres, type EmbeddedDatabase } from "@lexbuilder/shared-models/embedded-postgres";
 
 export const OWNER_ROLE = "lexbuilder";
 export const DATABASE = "lexbuilder";

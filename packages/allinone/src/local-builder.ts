@@ -2,7 +2,14 @@
 // `local`, and what keeps it from building here (it needs root, live-build and debootstrap).
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { addBuilder, getBuilderByName, recordAudit, validateBuilderInput, withTransaction, type Pool } from "@lexbuilder/shared-models";
+import {
+  addBuilder,
+  getBuilderByName,
+  recordAudit,
+  withTransaction,
+  type Pool,
+} from "@lexbuilder/shared-models/db";
+import { validateBuilderInput } from "@lexbuilder/shared-models/validation";
 import { urlOf, type Settings } from "./settings.js";
 import { waitUntilAnswering, type Supervisor } from "./supervisor.js";
 

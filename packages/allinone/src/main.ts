@@ -6,7 +6,7 @@
 // the daemons in reverse order, then PostgreSQL. A second start keeps the data.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createPool, migrate, type Pool } from "@lexbuilder/shared-models";
+import { createPool, migrate, type Pool } from "@lexbuilder/shared-models/db";
 import { ADMIN_NAME, ensureAdminUser } from "./admin-user.js";
 import { ensureDemoProject, ensureDemoRepository, PROJECT_NAME } from "./demo-project.js";
 import { startLocalDatabase, type LocalDatabase } from "./embedded-db.js";

@@ -2,7 +2,8 @@
 // ABORTING, then WAITING, and ends it CANCELLED + clean. If the builder does not stop the build
 // within the deadline (launchpad: 180 s), the build is CANCELLED anyway, the builder released
 // and a failure counted against it. (A QUEUED build is cancelled in the database at once.)
-import { finishCancel, listBuildsInStates, RpcFault, FaultCode, type ActiveBuild } from "@lexbuilder/shared-models";
+import { finishCancel, listBuildsInStates, type ActiveBuild } from "@lexbuilder/shared-models/db";
+import { RpcFault, FaultCode } from "@lexbuilder/shared-models/protocol";
 import { PassRunner } from "./passes.js";
 import { errorMessage, type BuilderClients, type MasterContext } from "./context.js";
 import type { Judge } from "./judge.js";

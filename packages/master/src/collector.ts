@@ -15,7 +15,6 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
   addArtifact,
-  checkResultFile,
   failBuild,
   getActiveBuild,
   insertManifest,
@@ -23,8 +22,9 @@ import {
   parseManifest,
   withTransaction,
   type ActiveBuild,
-  type ResultFile,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import type { ResultFile } from "@lexbuilder/shared-models/protocol";
+import { checkResultFile } from "@lexbuilder/shared-models/rules";
 import { errorMessage, sleep, type BuilderClients, type MasterContext } from "./context.js";
 import type { Judge } from "./judge.js";
 import { SlaveHttpError, slaveGet } from "./slave-http.js";

@@ -7,7 +7,7 @@ import {
   readListen,
   readString,
   type ListenAddress,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/config";
 
 type Env = Record<string, string | undefined>;
 

@@ -1,7 +1,9 @@
 // What the master's parts share: configuration, database, logger, metrics, and the RPC clients
 // of each builder (one for long polls, one for control calls, so a waiting status() never
 // delays a build() or abort()).
-import { RpcClient, type Logger, type Pool } from "@lexbuilder/shared-models";
+import type { Pool } from "@lexbuilder/shared-models/db";
+import type { Logger } from "@lexbuilder/shared-models/logger";
+import { RpcClient } from "@lexbuilder/shared-models/protocol";
 import type { MasterConfig } from "./config.js";
 import type { Metrics } from "./metrics.js";
 import type { InFlight } from "./in-flight.js";

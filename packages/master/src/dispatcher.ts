@@ -6,10 +6,10 @@
 import {
   claimQueuedBuilds,
   listBuildersForQueuedBuilds,
-  RpcFault,
   type ClaimedBuild,
   type Pool,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { RpcFault } from "@lexbuilder/shared-models/protocol";
 import { StartMarker } from "./start-marker.js";
 import { PassRunner } from "./passes.js";
 import { errorMessage, type MasterContext } from "./context.js";

@@ -4,7 +4,7 @@
 // removes; never files without rows.
 import { rm } from "node:fs/promises";
 import { resolve, sep } from "node:path";
-import { listPrunableBuilds, pruneBuildRows } from "@lexbuilder/shared-models";
+import { listPrunableBuilds, pruneBuildRows } from "@lexbuilder/shared-models/db";
 import { errorMessage, type MasterContext } from "./context.js";
 
 export class Janitor {

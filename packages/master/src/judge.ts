@@ -9,7 +9,7 @@ import {
   recordScanFailure,
   setBuilderState,
   type ActiveBuild,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
 import type { MasterContext } from "./context.js";
 
 export type ScanVerdict = "glitch" | "counted" | "offline";

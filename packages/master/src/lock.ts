@@ -2,7 +2,7 @@
 // the master's whole life. If that connection dies the lock is gone (another master may take
 // over), so the master must stop at once: onLost is called and the caller exits non-zero.
 import pg from "pg";
-import type { Logger } from "@lexbuilder/shared-models";
+import type { Logger } from "@lexbuilder/shared-models/logger";
 
 /** Fixed key: "lexbuilder master". */
 export const MASTER_LOCK_KEY = 4_217_002;

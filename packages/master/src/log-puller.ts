@@ -1,7 +1,8 @@
 // Incremental log pulling for one builder: from the build's stored log size to the size the
 // slave reported, over the slave's HTTP log endpoint, appended in chunks guarded by offset (a
 // stale pull stops at the first refused append). One pull per build at a time.
-import { appendLog, type ActiveBuild, type StatusResult } from "@lexbuilder/shared-models";
+import { appendLog, type ActiveBuild } from "@lexbuilder/shared-models/db";
+import type { StatusResult } from "@lexbuilder/shared-models/protocol";
 import { errorMessage, type BuilderEndpoint, type MasterContext } from "./context.js";
 import { slaveGet } from "./slave-http.js";
 

@@ -1,6 +1,7 @@
 // lexbuilder-master [--standby]: one master per installation (an advisory lock held for life);
 // a second one exits at once saying why, or with --standby waits and takes over.
-import { createLogger, loadConfigOrExit } from "@lexbuilder/shared-models";
+import { loadConfigOrExit } from "@lexbuilder/shared-models/config";
+import { createLogger } from "@lexbuilder/shared-models/logger";
 import { readMasterConfig } from "./config.js";
 import { MasterLock } from "./lock.js";
 import { Master } from "./master.js";

@@ -7,9 +7,9 @@ import {
   giveBackBuild,
   Listener,
   listOrphanedActiveBuilds,
-  type Logger,
   type Pool,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import type { Logger } from "@lexbuilder/shared-models/logger";
 import { Canceller } from "./canceller.js";
 import { Collector } from "./collector.js";
 import type { MasterConfig } from "./config.js";

@@ -2,7 +2,10 @@
 // and the database answers, else 503). Counters and the histogram live in memory; gauges
 // (queue depth, builds and builders by state) are read from the database on each scrape.
 import http from "node:http";
-import { BUILD_STATES, BUILDER_STATES, type ListenAddress, type Logger, type Pool } from "@lexbuilder/shared-models";
+import type { ListenAddress } from "@lexbuilder/shared-models/config";
+import type { Pool } from "@lexbuilder/shared-models/db";
+import type { Logger } from "@lexbuilder/shared-models/logger";
+import { BUILD_STATES, BUILDER_STATES } from "@lexbuilder/shared-models/states";
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800];
 

@@ -1,7 +1,8 @@
 // What a slave's status answer means for the build the database says it holds: a pure
 // decision (build row × answer × clock → one action), so every case is tested without a
 // database or a network. The watcher carries the action out.
-import type { BuildResult, BuildState, FailureKind, StatusResult } from "@lexbuilder/shared-models";
+import type { BuildResult, StatusResult } from "@lexbuilder/shared-models/protocol";
+import type { BuildState, FailureKind } from "@lexbuilder/shared-models/states";
 
 /** The part of the held build's row the decision needs (null: the builder holds none). */
 export interface HeldBuild {

@@ -5,17 +5,19 @@
 // NOTIFY projects reloads the schedules (no restart needed); next/last run are kept current.
 import cron from "node-cron";
 import {
-  cronExpressionOf,
-  lastRunAtOrBefore,
   listScheduledProjects,
-  missedSlot,
-  nextRunAfter,
   requestScheduledBuild,
-  scheduleOf,
   setScheduleTimes,
   type Project,
+} from "@lexbuilder/shared-models/db";
+import {
+  cronExpressionOf,
+  lastRunAtOrBefore,
+  missedSlot,
+  nextRunAfter,
+  scheduleOf,
   type Schedule,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/schedule";
 import { errorMessage, type MasterContext } from "./context.js";
 import { SerialRunner } from "./serial-runner.js";
 

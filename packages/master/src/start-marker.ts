@@ -1,7 +1,7 @@
 // DISPATCHING → BUILDING for accepted builds, batched: one UPDATE at a time for every build
 // accepted meanwhile. With 100 build() answers arriving together, 100 separate UPDATEs queued
 // behind each other (and behind the watchers' queries) in the pool.
-import { markBuildsStarted, type Queryable } from "@lexbuilder/shared-models";
+import { markBuildsStarted, type Queryable } from "@lexbuilder/shared-models/db";
 
 interface Pending {
   id: number;

@@ -14,11 +14,10 @@ import {
   recordBuilderContact,
   setConfigRevision,
   updateBuilderInfo,
-  RpcFault,
   type ActiveBuild,
-  type Builder,
-  type StatusResult,
-} from "@lexbuilder/shared-models";
+  type BuilderWithToken,
+} from "@lexbuilder/shared-models/db";
+import { RpcFault, type StatusResult } from "@lexbuilder/shared-models/protocol";
 import { BuilderClients, errorMessage, sleep, type MasterContext } from "./context.js";
 import type { Judge } from "./judge.js";
 import type { Collector } from "./collector.js";
@@ -92,7 +91,7 @@ export class WatcherPool {
     }
   }
 
-  private apply(b: Builder): void {
+  private apply(b: BuilderWithToken): void {
     if (this.ctx.stopping()) return;
     const current = this.watches.get(b.id);
     // A disabled builder is still watched while it holds a build, so that build can end.

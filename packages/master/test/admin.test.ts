@@ -3,7 +3,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { findUserByApiToken, getUserByName, verifyPassword, getPasswordHash } from "@lexbuilder/shared-models";
+import { findUserByApiToken, getUserByName, getPasswordHash } from "@lexbuilder/shared-models/db";
+import { verifyPassword } from "@lexbuilder/shared-models/passwords";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { admin, tempDir } from "../../../test/fullstack-helpers.js";
 

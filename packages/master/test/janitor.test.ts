@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendLog, createProject } from "@lexbuilder/shared-models";
+import { appendLog, createProject } from "@lexbuilder/shared-models/db";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { Janitor } from "../src/janitor.js";
 import { testContext } from "./support.js";

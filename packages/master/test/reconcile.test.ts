@@ -1,7 +1,8 @@
 // Every case reconcile() distinguishes, as a table: the held build's state × the slave's
 // answer (state, whose cookie, result). Pure: no database, no network.
 import { describe, expect, it } from "vitest";
-import { ACTIVE_BUILD_STATES, type BuildState, type StatusResult } from "@lexbuilder/shared-models";
+import type { StatusResult } from "@lexbuilder/shared-models/protocol";
+import { ACTIVE_BUILD_STATES, type BuildState } from "@lexbuilder/shared-models/states";
 import { reconcile, type Action, type HeldBuild } from "../src/reconcile.js";
 
 const OURS = "7-1";

@@ -1,7 +1,7 @@
 // Daily builds: slots, one catch-up after downtime, no duplicates across restarts or double
 // firings, schedule changes without a restart, and a timer firing through an injected clock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createProject, requestBuild, updateProject, type Project } from "@lexbuilder/shared-models";
+import { createProject, requestBuild, updateProject, type Project } from "@lexbuilder/shared-models/db";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { Scheduler, systemClock, type SchedulerClock } from "../src/scheduler.js";
 import { testContext } from "./support.js";

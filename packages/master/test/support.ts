@@ -1,5 +1,6 @@
 // A MasterContext over a test database, for tests of one part of the master in-process.
-import { createLogger, type Pool } from "@lexbuilder/shared-models";
+import type { Pool } from "@lexbuilder/shared-models/db";
+import { createLogger } from "@lexbuilder/shared-models/logger";
 import { readMasterConfig, type MasterConfig } from "../src/config.js";
 import type { MasterContext } from "../src/context.js";
 import { InFlight } from "../src/in-flight.js";

@@ -11,8 +11,6 @@ import {
   checkBuilderUrl,
   checkConfigRef,
   checkConfigUrl,
-  checkCron,
-  checkDailyTime,
   checkDescription,
   checkKeep,
   checkMilestone,
@@ -21,12 +19,12 @@ import {
   checkProjectName,
   checkRole,
   checkSuite,
-  checkTimeZone,
   checkTitle,
   checkUserName,
   parseExtraEnv,
   type Checked,
 } from "./rules/index.js";
+import { checkCron, checkDailyTime, checkTimeZone } from "./rules/schedule.js";
 import { text } from "./rules/checked.js";
 
 export {

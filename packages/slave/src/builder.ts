@@ -6,9 +6,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { Logger } from "@lexbuilder/shared-models/logger";
 import {
-  assertSlaveTransition,
-  checkConfigUrl,
   FaultCode,
   LOG_TAIL_BYTES,
   MAX_STATUS_WAIT_SECONDS,
@@ -16,11 +15,12 @@ import {
   type BuildAccepted,
   type BuildArgs,
   type BuildResult,
-  type Logger,
   type ResultFile,
   type SlaveState,
   type StatusResult,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/protocol";
+import { checkConfigUrl } from "@lexbuilder/shared-models/rules";
+import { assertSlaveTransition } from "@lexbuilder/shared-models/states";
 import { BuildLog, readTail, scrub } from "./buildlog.js";
 import type { ResultCache } from "./cache.js";
 import { LiveBuildJob, type Outcome } from "./livebuild.js";

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { link, mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { SHA256_PATTERN } from "@lexbuilder/shared-models";
+import { SHA256_PATTERN } from "@lexbuilder/shared-models/protocol";
 
 export interface Stored {
   sha256: string;

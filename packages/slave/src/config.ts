@@ -3,18 +3,20 @@
 import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import {
-  checkArchitectureName,
-  checkSchemeList,
   ConfigError,
-  DEFAULT_CONFIG_URL_SCHEMES,
   readInteger,
   readList,
   readListen,
   readOptionalString,
   readString,
-  type Checked,
   type ListenAddress,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/config";
+import {
+  checkArchitectureName,
+  checkSchemeList,
+  DEFAULT_CONFIG_URL_SCHEMES,
+  type Checked,
+} from "@lexbuilder/shared-models/rules";
 
 type Env = Record<string, string | undefined>;
 

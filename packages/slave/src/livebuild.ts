@@ -3,7 +3,8 @@
 import { mkdir, readdir, lstat, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";
-import { COMMIT_ID_PATTERN, isReservedEnvName, type BuildArgs, type BuildResult, type FileKind, type ResultFile } from "@lexbuilder/shared-models";
+import type { BuildArgs, BuildResult, FileKind, ResultFile } from "@lexbuilder/shared-models/protocol";
+import { COMMIT_ID_PATTERN, isReservedEnvName } from "@lexbuilder/shared-models/rules";
 import type { BuildLog } from "./buildlog.js";
 import type { ResultCache } from "./cache.js";
 import { BuildContainer } from "./container.js";

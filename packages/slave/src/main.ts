@@ -2,7 +2,8 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ConfigError, createLogger, loadConfigOrExit } from "@lexbuilder/shared-models";
+import { ConfigError, loadConfigOrExit } from "@lexbuilder/shared-models/config";
+import { createLogger } from "@lexbuilder/shared-models/logger";
 import { Builder } from "./builder.js";
 import { ResultCache } from "./cache.js";
 import { readSlaveConfig, type SlaveConfig } from "./config.js";

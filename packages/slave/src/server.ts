@@ -8,10 +8,9 @@ import https from "node:https";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { pipeline } from "node:stream/promises";
+import type { Logger } from "@lexbuilder/shared-models/logger";
 import {
   bearerMatches,
-  checkLogOffset,
-  checkRange,
   COOKIE_PATTERN,
   createRpcHandler,
   noParams,
@@ -21,8 +20,8 @@ import {
   PROTOCOL_VERSION,
   sendPlain,
   type InfoResult,
-  type Logger,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/protocol";
+import { checkLogOffset, checkRange } from "@lexbuilder/shared-models/rules";
 import type { Builder } from "./builder.js";
 import type { ResultCache } from "./cache.js";
 import type { Readiness } from "./readiness.js";

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RpcFault } from "@lexbuilder/shared-models";
+import { RpcFault } from "@lexbuilder/shared-models/protocol";
 import {
   COMMIT_EPOCH,
   FAKE_LB,

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync, mk
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RpcClient, type StatusResult } from "@lexbuilder/shared-models";
+import { RpcClient, type StatusResult } from "@lexbuilder/shared-models/protocol";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const FAKE_LB = join(here, "fixtures", "fake-lb");

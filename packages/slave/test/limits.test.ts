@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FaultCode, RpcFault } from "@lexbuilder/shared-models";
+import { FaultCode, RpcFault } from "@lexbuilder/shared-models/protocol";
 import { fakeConf, get, makeConfigRepo, mountsBelow, processesOfBuild, sleep, startSlave, tempDir, waitFor, waitForState, type ConfigRepo } from "./helpers.js";
 
 const isRoot = process.getuid?.() === 0;

@@ -1,7 +1,13 @@
 // Protocol conformance against the real daemon process, from this (separate) process: every
 // method in every state, every fault, auth, idempotency, the long poll, bad bodies.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FaultCode, RpcClient, RpcFault, RpcTransportError, type StatusResult } from "@lexbuilder/shared-models";
+import {
+  FaultCode,
+  RpcClient,
+  RpcFault,
+  RpcTransportError,
+  type StatusResult,
+} from "@lexbuilder/shared-models/protocol";
 import { fakeConf, makeConfigRepo, sleep, startSlave, waitFor, waitForState, type ConfigRepo, type Slave } from "./helpers.js";
 
 let repo: ConfigRepo;

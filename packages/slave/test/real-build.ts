@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
-import type { StatusResult } from "@lexbuilder/shared-models";
+import type { StatusResult } from "@lexbuilder/shared-models/protocol";
 import { hostCodename, resolveExecutable } from "../src/readiness.js";
 import { COMMIT_EPOCH, get, makeConfigRepo, mountsBelow, type ConfigRepo, type Slave } from "./helpers.js";
 

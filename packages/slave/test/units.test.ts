@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "@lexbuilder/shared-models";
+import { ConfigError } from "@lexbuilder/shared-models/config";
 import { BuildLog, scrub } from "../src/buildlog.js";
 import { ResultCache, sha256File } from "../src/cache.js";
 import { readSlaveConfig } from "../src/config.js";

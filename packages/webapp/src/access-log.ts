@@ -5,7 +5,7 @@
 // when its level is enabled, and for a child logger only when something logs through it.
 import { randomUUID } from "node:crypto";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import type { Logger } from "@lexbuilder/shared-models";
+import type { Logger } from "@lexbuilder/shared-models/logger";
 
 const START = Symbol("lexbuilderStart");
 const LOG = Symbol("lexbuilderLog");

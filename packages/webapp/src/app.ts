@@ -6,7 +6,7 @@ import session from "express-session";
 import connectPgSimple from "connect-pg-simple";
 import { accessLog } from "./access-log.js";
 import { fixedHeaders } from "./headers.js";
-import { KNOWN_ARCHITECTURES } from "@lexbuilder/shared-models";
+import { KNOWN_ARCHITECTURES } from "@lexbuilder/shared-models/rules";
 import { csrfToken, HttpError } from "./auth.js";
 import { errorHandler } from "./respond.js";
 import { loadUser, withSessionUser } from "./users-loader.js";

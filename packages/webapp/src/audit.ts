@@ -1,6 +1,6 @@
 // Every change a person makes through the console or the API leaves an audit row. Actions pass
 // their transaction's client, so the row and the change commit (or roll back) together.
-import { recordAudit, type Queryable } from "@lexbuilder/shared-models";
+import { recordAudit, type Queryable } from "@lexbuilder/shared-models/db";
 
 export async function audit(
   db: Queryable,

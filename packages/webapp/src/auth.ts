@@ -9,7 +9,7 @@
 // do not exist (404), in lists, search, diff, downloads, the API and the live log.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import type { Role } from "@lexbuilder/shared-models";
+import type { Role } from "@lexbuilder/shared-models/states";
 
 export interface CurrentUser {
   id: number;

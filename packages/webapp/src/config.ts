@@ -3,8 +3,6 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import {
   ConfigError,
-  DEFAULT_CONFIG_URL_SCHEMES,
-  checkSchemeList,
   readBoolean,
   readDatabaseUrl,
   readList,
@@ -12,7 +10,8 @@ import {
   readOptionalString,
   readString,
   type ListenAddress,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/config";
+import { DEFAULT_CONFIG_URL_SCHEMES, checkSchemeList } from "@lexbuilder/shared-models/rules";
 
 export interface WebappConfig {
   databaseUrl: string;

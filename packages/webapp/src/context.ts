@@ -1,4 +1,5 @@
-import type { Logger, Listener, Pool } from "@lexbuilder/shared-models";
+import type { Listener, Pool } from "@lexbuilder/shared-models/db";
+import type { Logger } from "@lexbuilder/shared-models/logger";
 import type { WebappConfig } from "./config.js";
 import type { WebCaches } from "./cache/web-caches.js";
 

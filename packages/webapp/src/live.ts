@@ -3,7 +3,16 @@
 // resuming from a byte offset (the event id), with a slow timer as a safety net for missed
 // notifications or a missing listener.
 import type { Request, Response } from "express";
-import { Channel, TERMINAL_BUILD_STATES, checkLogOffset, getBuildRow, readLog, type Build, type BuildDetail, type Listener } from "@lexbuilder/shared-models";
+import {
+  Channel,
+  getBuildRow,
+  readLog,
+  type Build,
+  type BuildDetail,
+  type Listener,
+} from "@lexbuilder/shared-models/db";
+import { checkLogOffset } from "@lexbuilder/shared-models/rules";
+import { TERMINAL_BUILD_STATES } from "@lexbuilder/shared-models/states";
 import type { AppContext } from "./context.js";
 import { completeUtf8Length, drained } from "./logtext.js";
 import { requestLog } from "./access-log.js";

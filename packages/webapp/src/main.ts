@@ -1,7 +1,9 @@
 // lexbuilder-webapp: the web console. Configuration from the environment (DESIGN.md).
 import { createServer } from "node:http";
 import { stat } from "node:fs/promises";
-import { Listener, createLogger, createPool, loadConfigOrExit, migrationStatus } from "@lexbuilder/shared-models";
+import { loadConfigOrExit } from "@lexbuilder/shared-models/config";
+import { Listener, createPool, migrationStatus } from "@lexbuilder/shared-models/db";
+import { createLogger } from "@lexbuilder/shared-models/logger";
 import { createApp } from "./app.js";
 import { readWebappConfig } from "./config.js";
 

@@ -1,6 +1,7 @@
 // The project form as typed (a refused form comes back exactly as the user left it), and its
 // translation into the input validateProjectInput checks.
-import { nextRunAfter, type Project } from "@lexbuilder/shared-models";
+import type { Project } from "@lexbuilder/shared-models/db";
+import { nextRunAfter } from "@lexbuilder/shared-models/schedule";
 import { checkbox, field } from "./routes/util.js";
 
 /** The form as typed, so a refused form comes back exactly as the user left it. */

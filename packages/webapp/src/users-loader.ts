@@ -5,7 +5,7 @@
 // key that never reaches JSON, so it is neither stored nor seen as a change of the session.
 import type { Request } from "express";
 import type { Store } from "express-session";
-import { getSessionWithUser, getUserById, type Pool, type User } from "@lexbuilder/shared-models";
+import { getSessionWithUser, getUserById, type Pool, type User } from "@lexbuilder/shared-models/db";
 import type { AppContext } from "./context.js";
 import { sessionHash, type CachedSession, type WebCaches } from "./cache/web-caches.js";
 

@@ -3,7 +3,14 @@
 // through both the console and the API, against a real PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { getBuildRow, getProjectByName, listAudit, listBuilds, SYSTEM_VIEWER, type Project } from "@lexbuilder/shared-models";
+import {
+  getBuildRow,
+  getProjectByName,
+  listAudit,
+  listBuilds,
+  SYSTEM_VIEWER,
+  type Project,
+} from "@lexbuilder/shared-models/db";
 import { cancelBuild, requestBuild, retryBuild } from "../src/actions/builds.js";
 import { ActionError } from "../src/actions/errors.js";
 import { createProject, setProjectMembers, updateProject } from "../src/actions/projects.js";

@@ -2,7 +2,7 @@
 // is escaped (no HTML from a log reaches the page); the page, the live stream and the text
 // download agree, and the raw download keeps the original bytes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendLog, requestBuild } from "@lexbuilder/shared-models";
+import { appendLog, requestBuild } from "@lexbuilder/shared-models/db";
 import { driveBuild } from "@lexbuilder/shared-models/testing";
 import { AnsiParser, ansiToHtml, piecesToRanges, stripAnsi } from "../src/ansi.js";
 import { loginAs, seedProject, seedSucceededBuild, startHarness, type Client, type Harness } from "./harness.js";

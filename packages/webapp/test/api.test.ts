@@ -2,7 +2,7 @@
 // manifests and downloads with Range.
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listAudit, requestBuild } from "@lexbuilder/shared-models";
+import { listAudit, requestBuild } from "@lexbuilder/shared-models/db";
 import { api, seedProject, seedSucceededBuild, startHarness, type Harness } from "./harness.js";
 
 let h: Harness;

@@ -1,7 +1,7 @@
 // The authorisation matrix: every route × anonymous, viewer, builder (member and non-member of
 // a private project), admin — through real HTTP against a real PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getBuild, requestBuild } from "@lexbuilder/shared-models";
+import { getBuild, requestBuild } from "@lexbuilder/shared-models/db";
 import { Client, loginAs, seedProject, seedSucceededBuild, startHarness, type Harness } from "./harness.js";
 
 let h: Harness;

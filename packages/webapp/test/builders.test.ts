@@ -3,7 +3,9 @@
 import { createServer, type Server } from "node:http";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRpcHandler, freePort, getBuilderByName, listAudit, type InfoResult } from "@lexbuilder/shared-models";
+import { getBuilderByName, listAudit } from "@lexbuilder/shared-models/db";
+import { freePort } from "@lexbuilder/shared-models/embedded-postgres";
+import { createRpcHandler, type InfoResult } from "@lexbuilder/shared-models/protocol";
 import { loginAs, startHarness, type Client, type Harness } from "./harness.js";
 
 let h: Harness;

@@ -10,14 +10,14 @@ import {
   createApiToken,
   createUser,
   deleteLog,
-  hashPassword,
   requestBuild,
   revokeApiToken,
   setProjectMembers,
   setUserActive,
   setUserRole,
   updateProject,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { hashPassword } from "@lexbuilder/shared-models/passwords";
 import { api, eventually, loginAs, PASSWORD, seedProject, seedSucceededBuild, startHarness, startPeer, type Client, type Harness } from "./harness.js";
 
 let h: Harness;

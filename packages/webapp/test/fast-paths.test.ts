@@ -1,7 +1,7 @@
 // The per-request shortcuts of the pages: the session and its user in one query, and the
 // cached log tails of finished builds. Both must never show something stale.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createUser, getSessionWithUser, setUserActive, setUserRole } from "@lexbuilder/shared-models";
+import { createUser, getSessionWithUser, setUserActive, setUserRole } from "@lexbuilder/shared-models/db";
 import { createTestDatabase, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { LogTailCache } from "../src/logtext.js";
 

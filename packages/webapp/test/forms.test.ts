@@ -1,7 +1,7 @@
 // Forms: values come back with one sentence per wrong field; duplicates refused with a message;
 // the schedule shows its next run; pages have useful titles and relative times.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getProjectByName, listAudit, listBuilds, SYSTEM_VIEWER } from "@lexbuilder/shared-models";
+import { getProjectByName, listAudit, listBuilds, SYSTEM_VIEWER } from "@lexbuilder/shared-models/db";
 import { Client, loginAs, seedProject, seedSucceededBuild, startHarness, type Harness } from "./harness.js";
 
 let h: Harness;

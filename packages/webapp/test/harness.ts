@@ -13,14 +13,14 @@ import {
   createApiToken,
   createProject,
   createUser,
-  hashPassword,
   insertManifest,
   requestBuild,
   setProjectMembers,
   type Pool,
   type ProjectInput,
-  type Role,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { hashPassword } from "@lexbuilder/shared-models/passwords";
+import type { Role } from "@lexbuilder/shared-models/states";
 import { createTestDatabase, driveBuild, waitUntil, type TestDatabase } from "@lexbuilder/shared-models/testing";
 import { createApp } from "../src/app.js";
 import type { WebappConfig } from "../src/config.js";

@@ -1,7 +1,7 @@
 // The live log: SSE delivers appended bytes as they arrive (LISTEN/NOTIFY), resumes from an
 // offset, never splits a UTF-8 character, and ends when the build does.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appendLog, requestBuild } from "@lexbuilder/shared-models";
+import { appendLog, requestBuild } from "@lexbuilder/shared-models/db";
 import { driveBuild } from "@lexbuilder/shared-models/testing";
 import { loginAs, seedProject, startHarness, type Client, type Harness } from "./harness.js";
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "@lexbuilder/shared-models";
+import { freePort } from "@lexbuilder/shared-models/embedded-postgres";
 import { createTestDatabase, waitUntil, type TestDatabase } from "@lexbuilder/shared-models/testing";
 
 const BIN = fileURLToPath(new URL("../bin/lexbuilder-webapp.js", import.meta.url));

@@ -1,6 +1,14 @@
 // CSRF, escaping of hostile text in every field, path tricks, headers, login throttling.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addArtifact, appendLog, createApiToken, getProjectByName, listAudit, requestBuild, failBuild } from "@lexbuilder/shared-models";
+import {
+  addArtifact,
+  appendLog,
+  createApiToken,
+  getProjectByName,
+  listAudit,
+  requestBuild,
+  failBuild,
+} from "@lexbuilder/shared-models/db";
 import { Client, loginAs, seedProject, seedSucceededBuild, startHarness, type Harness } from "./harness.js";
 
 const XSS = `<script>alert(1)</script>"'><img src=x onerror=alert(2)>`;

@@ -2,15 +2,15 @@
 import {
   addBuilder,
   BuilderExistsError,
-  checkDisableReason,
   disableBuilder,
   enableBuilder,
   getBuilderByName,
   listBuilders,
   recordAudit,
-  validateBuilderInput,
   withTransaction,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { checkDisableReason } from "@lexbuilder/shared-models/rules";
+import { validateBuilderInput } from "@lexbuilder/shared-models/validation";
 import { CommandError, firstError, readSecretFile, ruled, table, type Command } from "./common.js";
 
 export const addBuilderCommand: Command = {

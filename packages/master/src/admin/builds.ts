@@ -1,7 +1,6 @@
 // lexbuilder-admin request-build / show-build / list-builds.
+import { toApiBuild, toApiBuildListItem } from "@lexbuilder/shared-models/api-shapes";
 import {
-  checkBuildId,
-  checkBuildState,
   DuplicateBuildError,
   getBuild,
   getProjectByName,
@@ -11,11 +10,10 @@ import {
   recordAudit,
   requestBuild,
   SYSTEM_VIEWER,
-  toApiBuild,
-  toApiBuildListItem,
-  validateBuildRequest,
   withTransaction,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { checkBuildId, checkBuildState } from "@lexbuilder/shared-models/rules";
+import { validateBuildRequest } from "@lexbuilder/shared-models/validation";
 import { CommandError, firstError, ruled, table, type Command } from "./common.js";
 
 export const requestBuildCommand: Command = {

@@ -1,7 +1,9 @@
 // What every lexbuilder-admin command gets: a database pool from DATABASE_URL, output helpers,
 // and errors that reach the user as one sentence.
 import { readFile } from "node:fs/promises";
-import { createPool, loadConfigOrExit, readDatabaseUrl, type Checked, type Pool } from "@lexbuilder/shared-models";
+import { loadConfigOrExit, readDatabaseUrl } from "@lexbuilder/shared-models/config";
+import { createPool, type Pool } from "@lexbuilder/shared-models/db";
+import type { Checked } from "@lexbuilder/shared-models/rules";
 import type { CommandSpec, Parsed } from "./args.js";
 
 export class CommandError extends Error {

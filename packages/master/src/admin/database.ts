@@ -1,5 +1,5 @@
 // lexbuilder-admin migrate: applies the schema migrations.
-import { migrate } from "@lexbuilder/shared-models";
+import { migrate } from "@lexbuilder/shared-models/db";
 import type { Command } from "./common.js";
 
 export const migrateCommand: Command = {

@@ -1,5 +1,5 @@
 // lexbuilder-admin <command>: the administration commands of DESIGN.md's public interface.
-import { ConfigError } from "@lexbuilder/shared-models";
+import { ConfigError } from "@lexbuilder/shared-models/config";
 import { commandHelp, parseArgs, UsageError } from "./args.js";
 import { addBuilderCommand, disableBuilderCommand, enableBuilderCommand, listBuildersCommand } from "./builders.js";
 import { listBuildsCommand, requestBuildCommand, showBuildCommand } from "./builds.js";

@@ -1,14 +1,13 @@
 // lexbuilder-admin add-project.
+import { readList } from "@lexbuilder/shared-models/config";
 import {
-  checkSchemeList,
   createProject,
-  DEFAULT_CONFIG_URL_SCHEMES,
   ProjectExistsError,
-  readList,
   recordAudit,
-  validateProjectInput,
   withTransaction,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { checkSchemeList, DEFAULT_CONFIG_URL_SCHEMES } from "@lexbuilder/shared-models/rules";
+import { validateProjectInput } from "@lexbuilder/shared-models/validation";
 import { CommandError, firstError, ruled, type Command } from "./common.js";
 
 export const addProjectCommand: Command = {

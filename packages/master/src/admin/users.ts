@@ -1,16 +1,15 @@
 // lexbuilder-admin create-user / create-token.
 import {
-  checkTokenLabel,
   createApiToken,
   createUser,
-  generatePassword,
   getUserByName,
-  hashPassword,
   recordAudit,
   UserExistsError,
-  validateUserInput,
   withTransaction,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { generatePassword, hashPassword } from "@lexbuilder/shared-models/passwords";
+import { checkTokenLabel } from "@lexbuilder/shared-models/rules";
+import { validateUserInput } from "@lexbuilder/shared-models/validation";
 import { CommandError, firstError, readSecretFile, ruled, type Command } from "./common.js";
 
 export const createUserCommand: Command = {

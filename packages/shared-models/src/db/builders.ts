@@ -26,7 +26,8 @@ export interface BuilderPublic {
   createdAt: Date;
 }
 
-export interface Builder extends BuilderPublic {
+/** A builder row with its bearer token: only the master reads it, to call the slave. */
+export interface BuilderWithToken extends BuilderPublic {
   token: string;
 }
 
@@ -73,9 +74,9 @@ export async function getBuilderByName(db: Queryable, name: string): Promise<Bui
 }
 
 /** With the token: for the master only. */
-export async function getBuilderWithToken(db: Queryable, id: number): Promise<Builder | null> {
+export async function getBuilderWithToken(db: Queryable, id: number): Promise<BuilderWithToken | null> {
   if (!isValidId(id)) return null;
-  const { rows } = await db.query<Builder>(`SELECT ${ALL_COLUMNS} FROM builders b WHERE b.id = $1`, [id]);
+  const { rows } = await db.query<BuilderWithToken>(`SELECT ${ALL_COLUMNS} FROM builders b WHERE b.id = $1`, [id]);
   return rows[0] ?? null;
 }
 
@@ -85,8 +86,8 @@ export async function listBuilders(db: Queryable): Promise<BuilderPublic[]> {
 }
 
 /** With tokens: for the master only. */
-export async function listBuildersWithTokens(db: Queryable): Promise<Builder[]> {
-  const { rows } = await db.query<Builder>(`SELECT ${ALL_COLUMNS} FROM builders b ORDER BY b.name`);
+export async function listBuildersWithTokens(db: Queryable): Promise<BuilderWithToken[]> {
+  const { rows } = await db.query<BuilderWithToken>(`SELECT ${ALL_COLUMNS} FROM builders b ORDER BY b.name`);
   return rows;
 }
 

@@ -9,12 +9,12 @@ import {
   getBuild,
   requestBuild as requestBuildRow,
   retryBuild as retryBuildRow,
-  validateBuildRequest,
   type Build,
   type BuildDetail,
-  type BuildState,
   type Project,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import type { BuildState } from "@lexbuilder/shared-models/states";
+import { validateBuildRequest } from "@lexbuilder/shared-models/validation";
 import type { CurrentUser } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";

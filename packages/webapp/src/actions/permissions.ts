@@ -1,6 +1,14 @@
 // Who may do what (roles in auth.ts). Private projects do not exist for those who may not see
 // them: a lookup answers 404 before any role check could tell them apart.
-import { PROJECT_NAME_PATTERN, getBuild, getProjectByName, isProjectMember, type BuildDetail, type Project, type Queryable } from "@lexbuilder/shared-models";
+import {
+  getBuild,
+  getProjectByName,
+  isProjectMember,
+  type BuildDetail,
+  type Project,
+  type Queryable,
+} from "@lexbuilder/shared-models/db";
+import { PROJECT_NAME_PATTERN } from "@lexbuilder/shared-models/protocol";
 import { hasRole, viewerOf, type CurrentUser } from "../auth.js";
 import { ActionError } from "./errors.js";
 

@@ -8,7 +8,7 @@ import {
   updateProject as updateProjectRow,
   type Project,
   type ProjectInput,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
 import type { CurrentUser } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";

@@ -6,7 +6,15 @@
 // through the channel comes back until the connection drops; a reconnect empties everything
 // (notifications may have been missed meanwhile).
 import { createHash, randomBytes } from "node:crypto";
-import { CACHE_CHANNEL, cacheProbe, parseCacheNotice, type Listener, type Logger, type Pool, type User } from "@lexbuilder/shared-models";
+import {
+  CACHE_CHANNEL,
+  cacheProbe,
+  parseCacheNotice,
+  type Listener,
+  type Pool,
+  type User,
+} from "@lexbuilder/shared-models/db";
+import type { Logger } from "@lexbuilder/shared-models/logger";
 import { TtlCache } from "./ttl-cache.js";
 import type { Fragment } from "./fragment.js";
 

@@ -3,24 +3,24 @@
 // Changes go through actions/, as the console's forms do.
 import { createHash } from "node:crypto";
 import express, { Router, type NextFunction, type Request, type Response } from "express";
+import { toApiBuild, toApiBuildListItem, toApiProject } from "@lexbuilder/shared-models/api-shapes";
 import {
-  checkBuildState,
-  checkIdempotencyKey,
-  checkLogOffset,
-  checkMilestone,
-  PROJECT_NAME_PATTERN,
   findUserByApiToken,
   getManifest,
   getProjectByName,
   listArtifacts,
   listBuilds,
   listProjects,
-  toApiBuild,
-  toApiBuildListItem,
-  toApiProject,
-  type Checked,
   type Project,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { PROJECT_NAME_PATTERN } from "@lexbuilder/shared-models/protocol";
+import {
+  checkBuildState,
+  checkIdempotencyKey,
+  checkLogOffset,
+  checkMilestone,
+  type Checked,
+} from "@lexbuilder/shared-models/rules";
 import { HttpError } from "../auth.js";
 import { cancelBuild, requestBuild, retryBuild } from "../actions/builds.js";
 import { projectVisibleTo, requireBuilderRole } from "../actions/permissions.js";

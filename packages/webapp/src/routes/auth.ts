@@ -2,7 +2,7 @@
 // login so a planted cookie is worthless.
 import { Router } from "express";
 import { rateLimit } from "express-rate-limit";
-import { authenticateUser } from "@lexbuilder/shared-models";
+import { authenticateUser } from "@lexbuilder/shared-models/db";
 import { checkCsrf, csrfToken, safeNext } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";

@@ -2,19 +2,16 @@
 import { Router } from "express";
 import {
   BuilderExistsError,
-  RpcClient,
-  RpcFault,
-  RpcTransportError,
   addBuilder,
   disableBuilder,
   enableBuilder,
   getBuilderByName,
   listBuilders,
   updateBuilderInfo,
-  checkDisableReason,
-  validateBuilderInput,
-  type InfoResult,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { RpcClient, RpcFault, RpcTransportError, type InfoResult } from "@lexbuilder/shared-models/protocol";
+import { checkDisableReason } from "@lexbuilder/shared-models/rules";
+import { validateBuilderInput } from "@lexbuilder/shared-models/validation";
 import { checkCsrf, HttpError, requireLogin, requireRole } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";

@@ -6,16 +6,6 @@ import { resolve, sep } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { Router, type Request, type Response } from "express";
 import {
-  BUILD_REASONS,
-  BUILD_STATES,
-  TERMINAL_BUILD_STATES,
-  canCancel,
-  canRetry,
-  checkBuildReason,
-  checkBuildState,
-  checkLogOffset,
-  PROJECT_NAME_PATTERN,
-  checkRange,
   countManifest,
   diffManifests,
   getArtifact,
@@ -26,10 +16,24 @@ import {
   listBuilds,
   readLog,
   type BuildDetail,
+} from "@lexbuilder/shared-models/db";
+import { PROJECT_NAME_PATTERN } from "@lexbuilder/shared-models/protocol";
+import {
+  checkBuildReason,
+  checkBuildState,
+  checkLogOffset,
+  checkRange,
+  type Checked,
+} from "@lexbuilder/shared-models/rules";
+import {
+  BUILD_REASONS,
+  BUILD_STATES,
+  TERMINAL_BUILD_STATES,
+  canCancel,
+  canRetry,
   type BuildReason,
   type BuildState,
-  type Checked,
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/states";
 import { checkCsrf, hasRole, HttpError, requireLogin } from "../auth.js";
 import { cancelBuild, retryBuild } from "../actions/builds.js";
 import { ActionError } from "../actions/errors.js";

@@ -1,6 +1,6 @@
 // The dashboard: what is running, what waits, the builders, what failed lately.
 import { Router } from "express";
-import { listBuilders, listBuilds } from "@lexbuilder/shared-models";
+import { listBuilders, listBuilds } from "@lexbuilder/shared-models/db";
 import { requireLogin } from "../auth.js";
 import type { AppContext } from "../context.js";
 import { viewerOf } from "./util.js";

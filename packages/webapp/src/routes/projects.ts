@@ -1,6 +1,13 @@
 // Projects: list, create, edit, detail (history, schedule, build buttons), members.
 import { Router, type Request } from "express";
-import { listBuilds, listProjectMembers, listProjects, listUsers, validateProjectInput, type Project } from "@lexbuilder/shared-models";
+import {
+  listBuilds,
+  listProjectMembers,
+  listProjects,
+  listUsers,
+  type Project,
+} from "@lexbuilder/shared-models/db";
+import { validateProjectInput } from "@lexbuilder/shared-models/validation";
 import { checkCsrf, hasRole, requireLogin, requireRole, type CurrentUser } from "../auth.js";
 import type { AppContext } from "../context.js";
 import { requestBuild } from "../actions/builds.js";

@@ -1,6 +1,7 @@
 // Package search: which builds contain package P (optionally at version V).
 import { Router } from "express";
-import { checkPackageName, checkPackageVersion, searchPackages } from "@lexbuilder/shared-models";
+import { searchPackages } from "@lexbuilder/shared-models/db";
+import { checkPackageName, checkPackageVersion } from "@lexbuilder/shared-models/rules";
 import { requireLogin } from "../auth.js";
 import type { AppContext } from "../context.js";
 import { field, parseId, viewerOf } from "./util.js";

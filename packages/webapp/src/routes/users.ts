@@ -1,15 +1,10 @@
 // Users (admins: create, role, deactivate) and each person's own account and API tokens.
 import { Router } from "express";
 import {
-  ROLES,
-  USER_NAME_PATTERN,
   UserExistsError,
-  checkRole,
-  checkTokenLabel,
   createApiToken,
   createUser,
   getUserByName,
-  hashPassword,
   listApiTokens,
   listUsers,
   revokeApiToken,
@@ -17,9 +12,11 @@ import {
   setUserPassword,
   setUserRole,
   authenticateUser,
-  validateUserInput,
-
-} from "@lexbuilder/shared-models";
+} from "@lexbuilder/shared-models/db";
+import { hashPassword } from "@lexbuilder/shared-models/passwords";
+import { USER_NAME_PATTERN, checkRole, checkTokenLabel } from "@lexbuilder/shared-models/rules";
+import { ROLES } from "@lexbuilder/shared-models/states";
+import { validateUserInput } from "@lexbuilder/shared-models/validation";
 import { checkCsrf, HttpError, requireLogin, requireRole } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";

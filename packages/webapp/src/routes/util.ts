@@ -1,6 +1,7 @@
 // Small helpers the routers share: ids from paths, form fields, the viewer.
 import type { Request } from "express";
-import { checkBuildId, type Viewer } from "@lexbuilder/shared-models";
+import type { Viewer } from "@lexbuilder/shared-models/db";
+import { checkBuildId } from "@lexbuilder/shared-models/rules";
 import { HttpError, type CurrentUser } from "../auth.js";
 
 /** A positive id from a path or query (42 or #42, as the build id rule reads it), or null. */

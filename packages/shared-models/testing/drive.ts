@@ -2,11 +2,11 @@
 // (build-transitions.ts), so tests never write a build's state any other way. Reaching a state
 // a slave holds needs a builder: the caller's, or a "driver-N" builder made for the purpose.
 import { randomBytes } from "node:crypto";
-import type { BuildState } from "../states.js";
-import type { Pool } from "../db/pool.js";
-import { withTransaction } from "../db/pool.js";
-import { getBuildRow } from "../db/builds.js";
-import { addBuilder, updateBuilderInfo } from "../db/builders.js";
+import type { BuildState } from "../src/states.js";
+import type { Pool } from "../src/db/pool.js";
+import { withTransaction } from "../src/db/pool.js";
+import { getBuildRow } from "../src/db/builds.js";
+import { addBuilder, updateBuilderInfo } from "../src/db/builders.js";
 import {
   cancelBuild,
   claimQueuedBuilds,
@@ -16,7 +16,7 @@ import {
   markBuildStarted,
   markCollecting,
   markSucceeded,
-} from "../db/build-transitions.js";
+} from "../src/db/build-transitions.js";
 
 export interface DriveOptions {
   /** The builder to claim with (enabled, ready, free, of the build's architecture). */

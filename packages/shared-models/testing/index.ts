@@ -1,3 +1,5 @@
+// Test support (not part of the package: never compiled into dist/ nor installed by the .debs;
+// vitest reads it from source through the alias @lexbuilder/shared-models/testing).
 // Test support: one PostgreSQL cluster per test run (DATABASE_URL, or the embedded one), a
 // migrated template database, and a fresh database cloned from it for each test file.
 import { randomBytes } from "node:crypto";
@@ -5,9 +7,9 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { createPool, type Pool } from "../db/pool.js";
-import { migrate } from "../db/migrate.js";
-import { startEmbeddedPostgres } from "../db/embedded.js";
+import { createPool, type Pool } from "../src/db/pool.js";
+import { migrate } from "../src/db/migrate.js";
+import { startEmbeddedPostgres } from "../src/db/embedded.js";
 
 const ADMIN_ENV = "LEXBUILDER_TEST_ADMIN_URL";
 const TEMPLATE_ENV = "LEXBUILDER_TEST_TEMPLATE";
