@@ -15,7 +15,7 @@ import {
   appendLog,
   withTransaction,
   cancelBuild,
-} from "../src/index.js";
+} from "@lexbuilder/shared-models/db";
 import { useDispatchDatabase } from "./dispatch-fixture.js";
 
 const fixture = useDispatchDatabase();

@@ -4,8 +4,6 @@
 // changes nothing (neither the build nor the builder that holds it).
 import { describe, expect, it } from "vitest";
 import {
-  BUILD_STATES,
-  BUILD_TRANSITIONS,
   BuildStateError,
   cancelBuild,
   claimQueuedBuilds,
@@ -18,10 +16,10 @@ import {
   markSucceeded,
   requestBuild,
   withTransaction,
-  type BuildState,
   type Pool,
-} from "../src/index.js";
-import { driveBuild } from "../src/testing/drive.js";
+} from "@lexbuilder/shared-models/db";
+import { BUILD_STATES, BUILD_TRANSITIONS, type BuildState } from "@lexbuilder/shared-models/states";
+import { driveBuild } from "../testing/drive.js";
 import { useDispatchDatabase } from "./dispatch-fixture.js";
 
 const fixture = useDispatchDatabase();

@@ -122,7 +122,7 @@ describe("readList", () => {
 });
 
 describe("loadConfigOrExit in a real process", () => {
-  const dist = fileURLToPath(new URL("../dist/index.js", import.meta.url));
+  const dist = fileURLToPath(new URL("../dist/config.js", import.meta.url));
   const run = (env: Record<string, string>) =>
     spawnSync(
       process.execPath,

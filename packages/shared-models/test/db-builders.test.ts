@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, recordNotifications, type TestDatabase } from "../src/testing/index.js";
+import { createTestDatabase, recordNotifications, type TestDatabase } from "../testing/index.js";
 import {
   addBuilder,
   BuilderExistsError,
@@ -19,7 +19,7 @@ import {
 import { createProject } from "../src/db/projects.js";
 import { getBuildRow, requestBuild } from "../src/db/builds.js";
 import { countBuilderFailure } from "../src/db/build-lifecycle.js";
-import { driveBuild } from "../src/testing/drive.js";
+import { driveBuild } from "../testing/drive.js";
 import { Channel } from "../src/db/channels.js";
 
 let db: TestDatabase;
@@ -141,7 +141,7 @@ describe("builders", () => {
 
 describe("lookups by name that cannot exist", () => {
   it("find nothing instead of failing, whatever the name holds (NUL, huge, empty)", async () => {
-    const { getBuilderByName, getProjectByName, getUserByName } = await import("../src/index.js");
+    const { getBuilderByName, getProjectByName, getUserByName } = await import("../src/db/index.js");
     for (const name of ["a\0b", "\0", "x".repeat(10_000), ""]) {
       expect(await getBuilderByName(db.pool, name)).toBeNull();
       expect(await getProjectByName(db.pool, name)).toBeNull();

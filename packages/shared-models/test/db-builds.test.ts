@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, recordNotifications, type TestDatabase } from "../src/testing/index.js";
+import { createTestDatabase, recordNotifications, type TestDatabase } from "../testing/index.js";
 import { createProject, SYSTEM_VIEWER, type Project } from "../src/db/projects.js";
 import {
   BuildStateError,
@@ -15,7 +15,7 @@ import {
   type Build,
 } from "../src/db/builds.js";
 import { cancelBuild } from "../src/db/build-transitions.js";
-import { driveBuild } from "../src/testing/drive.js";
+import { driveBuild } from "../testing/drive.js";
 import { deactivateProject } from "../src/db/projects.js";
 import { createUser } from "../src/db/users.js";
 import { addBuilder, updateBuilderInfo } from "../src/db/builders.js";

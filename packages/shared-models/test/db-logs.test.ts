@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import { createTestDatabase, type TestDatabase } from "../testing/index.js";
 import { createProject } from "../src/db/projects.js";
 import { requestBuild } from "../src/db/builds.js";
 import { appendLog, deleteLog, getLogSize, MAX_LOG_READ_BYTES, readLog } from "../src/db/logs.js";

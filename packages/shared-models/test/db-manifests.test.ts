@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import { createTestDatabase, type TestDatabase } from "../testing/index.js";
 import { createProject, type Project } from "../src/db/projects.js";
 import { requestBuild } from "../src/db/builds.js";
 import { failBuild } from "../src/db/build-transitions.js";

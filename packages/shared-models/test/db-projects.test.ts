@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, recordNotifications, type TestDatabase } from "../src/testing/index.js";
+import { createTestDatabase, recordNotifications, type TestDatabase } from "../testing/index.js";
 import {
   ANONYMOUS_VIEWER,
   createProject,

@@ -2,7 +2,12 @@
 // builders (queue order, architectures, preference order, busy and unready builders skipped),
 // two claimers never share a build, and the batch DISPATCHING → BUILDING is guarded by cookie.
 import { describe, expect, it } from "vitest";
-import { claimQueuedBuilds, listBuildersForQueuedBuilds, markBuildsStarted, requestBuild } from "../src/index.js";
+import {
+  claimQueuedBuilds,
+  listBuildersForQueuedBuilds,
+  markBuildsStarted,
+  requestBuild,
+} from "@lexbuilder/shared-models/db";
 import { useDispatchDatabase } from "./dispatch-fixture.js";
 
 const fixture = useDispatchDatabase();

@@ -1,8 +1,8 @@
 // A database for dispatch tests: emptied of builds and builders before each test, with makers
 // for an idle builder of given architectures and a project of given architecture and priority.
 import { afterAll, beforeAll, beforeEach } from "vitest";
-import { addBuilder, createProject } from "../src/index.js";
-import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import { addBuilder, createProject } from "@lexbuilder/shared-models/db";
+import { createTestDatabase, type TestDatabase } from "../testing/index.js";
 
 export interface DispatchFixture {
   /** Set in beforeAll. */

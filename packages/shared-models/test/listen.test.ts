@@ -5,8 +5,8 @@ import net from "node:net";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Channel, Listener, notify } from "../src/index.js";
-import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import { Channel, Listener, notify } from "@lexbuilder/shared-models/db";
+import { createTestDatabase, type TestDatabase } from "../testing/index.js";
 
 let db: TestDatabase;
 const listeners: Listener[] = [];

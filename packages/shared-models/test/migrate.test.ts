@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../src/testing/index.js";
+import { createTestDatabase, type TestDatabase } from "../testing/index.js";
 import { listMigrations, migrate, migrationStatus } from "../src/db/migrate.js";
 
 let db: TestDatabase;

@@ -24,7 +24,7 @@ import {
   xmlSafeString,
   checkResult,
   ResultShapeError,
-} from "../src/index.js";
+} from "@lexbuilder/shared-models/protocol";
 
 function refusal(fn: () => unknown): RpcFault {
   try {

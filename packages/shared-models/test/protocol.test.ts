@@ -18,8 +18,8 @@ import {
   RpcTransportError,
   serializeCall,
   serializeResponse,
-} from "../src/index.js";
-import { waitUntil } from "../src/testing/index.js";
+} from "@lexbuilder/shared-models/protocol";
+import { waitUntil } from "../testing/index.js";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const FIXTURE = here("./fixtures/rpc-server.mjs");

@@ -1,6 +1,7 @@
 // Schedule rules: daily time, cron expression, time zone.
 import { describe, expect, it } from "vitest";
-import { checkCron, checkDailyTime, checkTimeZone, type Checked } from "../src/rules/index.js";
+import { checkCron, checkDailyTime, checkTimeZone } from "../src/rules/schedule.js";
+import type { Checked } from "../src/rules/index.js";
 
 const DAILY = "The daily time must be HH:MM on a 24-hour clock, for example 02:30.";
 const FIVE = "The cron expression needs exactly five fields: minute hour day-of-month month day-of-week (for example 30 2 * * 1-5).";
