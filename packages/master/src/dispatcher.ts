@@ -15,10 +15,6 @@ import { PassRunner } from "./passes.js";
 import { errorMessage, type MasterContext } from "./context.js";
 import type { Judge } from "./judge.js";
 
-/** Builders offered to the first claim of a pass; each later claim offers this many times more. */
-const FIRST_CLAIM_BATCH = 8;
-const CLAIM_BATCH_GROWTH = 4;
-
 export class Dispatcher {
   private readonly runner: PassRunner;
   private readonly inflight = new Set<Promise<void>>();
@@ -45,20 +41,13 @@ export class Dispatcher {
   private async pass(): Promise<void> {
     const { pool } = this;
     let free = (await listBuildersForQueuedBuilds(pool)).filter((b) => this.ctx.clients(b.id));
-    // Claims in growing batches: a claim costs PostgreSQL about a quarter of a millisecond per
-    // build, so the first build() calls go out after a small claim while the database claims
-    // the rest on its own core, instead of every call waiting for one claim of them all.
-    let batch = FIRST_CLAIM_BATCH;
+    // Claims until nothing more fits: a claim leaves out builders another claimer locked.
     while (free.length > 0 && !this.ctx.stopping()) {
-      const offered = free.slice(0, batch);
       const t0 = performance.now();
-      const jobs = await claimQueuedBuilds(pool, offered.map((b) => b.id));
+      const jobs = await claimQueuedBuilds(pool, free.map((b) => b.id));
+      if (jobs.length === 0) return;
       const claimMs = Math.round(performance.now() - t0);
-      // Builders offered and not taken had no build that fits them, or another claimer held
-      // them; either way this pass is done with them (a freed builder wakes another pass).
-      free = free.slice(offered.length);
-      batch *= CLAIM_BATCH_GROWTH;
-      const byId = new Map(offered.map((b) => [b.id, b]));
+      const byId = new Map(free.map((b) => [b.id, b]));
       for (const job of jobs) {
         const b = byId.get(job.builderId)!;
         this.ctx.dispatching.add(job.id);
@@ -68,6 +57,8 @@ export class Dispatcher {
         });
         this.inflight.add(p);
       }
+      const taken = new Set(jobs.map((j) => j.builderId));
+      free = free.filter((b) => !taken.has(b.id));
     }
   }
 
