@@ -49,15 +49,17 @@ export function projectVisibilitySql(alias: string, viewer: Viewer | undefined |
   return `(NOT ${alias}.private OR EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = ${alias}.id AND pm.user_id = $${params.length}))`;
 }
 
-export interface Project {
+/** A project's text fields, kept as they are by the database, the API and the form alike. */
+const PROJECT_TEXT_FIELDS = ["name", "title", "description", "configUrl", "configRef", "architecture", "suite"] as const;
+export type ProjectText = Record<(typeof PROJECT_TEXT_FIELDS)[number], string>;
+
+/** Just the text fields of a project (or of anything that has them, such as the project form). */
+export function projectText(p: ProjectText): ProjectText {
+  return Object.fromEntries(PROJECT_TEXT_FIELDS.map((k) => [k, p[k]])) as ProjectText;
+}
+
+export interface Project extends ProjectText {
   id: number;
-  name: string;
-  title: string;
-  description: string;
-  configUrl: string;
-  configRef: string;
-  architecture: string;
-  suite: string;
   extraEnv: Record<string, string>;
   priority: number;
   active: boolean;
