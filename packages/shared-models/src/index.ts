@@ -1,6 +1,7 @@
 export * from "./states.js";
 export * from "./config.js";
 export * from "./logger.js";
+export * from "./bytes.js";
 export * from "./protocol/types.js";
 export * from "./protocol/auth.js";
 export * from "./protocol/xml.js";

@@ -1,5 +1,5 @@
 // Helpers the views use. Everything that returns HTML escapes what it embeds.
-import { wallClockAt } from "@lexbuilder/shared-models";
+import { formatBytes, wallClockAt } from "@lexbuilder/shared-models";
 
 export function escapeHtml(s: unknown): string {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -69,15 +69,7 @@ export function time(d: Date | string | null | undefined, timeZone = "UTC"): str
 
 export function bytes(n: number | string | null | undefined): string {
   const v = Number(n ?? 0);
-  if (!Number.isFinite(v)) return "—";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let x = v;
-  while (x >= 1024 && i < units.length - 1) {
-    x /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${x.toFixed(x < 10 ? 1 : 0)} ${units[i]}`;
+  return Number.isFinite(v) ? formatBytes(v) : "—";
 }
 
 export function duration(start: Date | string | null | undefined, end?: Date | string | null): string {
