@@ -38,13 +38,17 @@ export class Metrics {
 
   async render(pool: Pool, holdsLock: boolean): Promise<string> {
     const out: string[] = [];
-    const gauge = (name: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-    const counter = (name: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+    // A metric's header, and its one sample when it has no labels.
+    const metric = (type: string) => (name: string, help: string, value?: number) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      if (value !== undefined) out.push(`${name} ${value}`);
+    };
+    const gauge = metric("gauge");
+    const counter = metric("counter");
 
     const builds = await pool.query<{ state: string; n: number }>("SELECT state, count(*)::int AS n FROM builds GROUP BY state");
     const byState = new Map(builds.rows.map((r) => [r.state, r.n]));
-    gauge("lexbuilder_queue_depth", "Builds waiting in the queue (QUEUED).");
-    out.push(`lexbuilder_queue_depth ${byState.get("QUEUED") ?? 0}`);
+    gauge("lexbuilder_queue_depth", "Builds waiting in the queue (QUEUED).", byState.get("QUEUED") ?? 0);
     gauge("lexbuilder_builds", "Builds by state.");
     for (const s of BUILD_STATES) out.push(`lexbuilder_builds{state="${s}"} ${byState.get(s) ?? 0}`);
 
@@ -60,31 +64,23 @@ export class Metrics {
     for (const s of [...BUILDER_STATES, "DISABLED"]) out.push(`lexbuilder_builders{state="${s}"} ${bstate.get(s) ?? 0}`);
 
     const hist = (name: string, help: string, h: Histogram) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+      metric("histogram")(name, help);
       LATENCY_BUCKETS.forEach((b, i) => out.push(`${name}_bucket{le="${b}"} ${h.counts[i]}`));
       out.push(`${name}_bucket{le="+Inf"} ${h.count}`, `${name}_sum ${h.sum}`, `${name}_count ${h.count}`);
     };
     hist("lexbuilder_dispatch_latency_seconds", "From the build's request to the slave accepting it.", this.dispatchLatency);
     hist("lexbuilder_finish_detection_seconds", "From the slave finishing a build to the master noticing it.", this.finishDetection);
 
-    counter("lexbuilder_collected_bytes_total", "Bytes of result files collected and verified.");
-    out.push(`lexbuilder_collected_bytes_total ${this.bytesCollected}`);
-    counter("lexbuilder_collected_files_total", "Result files collected and verified.");
-    out.push(`lexbuilder_collected_files_total ${this.filesCollected}`);
-    counter("lexbuilder_collect_retries_total", "Downloads retried after a size or sha256 mismatch or a broken transfer.");
-    out.push(`lexbuilder_collect_retries_total ${this.collectRetries}`);
-    counter("lexbuilder_collect_resumes_total", "Cut transfers resumed where they stopped (HTTP Range).");
-    out.push(`lexbuilder_collect_resumes_total ${this.collectResumes}`);
-    counter("lexbuilder_dispatch_failures_total", "build() calls that failed; the job went back to the queue.");
-    out.push(`lexbuilder_dispatch_failures_total ${this.dispatchFailures}`);
-    counter("lexbuilder_scan_failures_total", "Failed status scans of builders.");
-    out.push(`lexbuilder_scan_failures_total ${this.scanFailures}`);
-    counter("lexbuilder_lost_jobs_total", "Jobs found lost on a builder (wrong cookie, idle, or unreachable) and re-queued.");
-    out.push(`lexbuilder_lost_jobs_total ${this.lostJobs}`);
+    counter("lexbuilder_collected_bytes_total", "Bytes of result files collected and verified.", this.bytesCollected);
+    counter("lexbuilder_collected_files_total", "Result files collected and verified.", this.filesCollected);
+    counter("lexbuilder_collect_retries_total", "Downloads retried after a size or sha256 mismatch or a broken transfer.", this.collectRetries);
+    counter("lexbuilder_collect_resumes_total", "Cut transfers resumed where they stopped (HTTP Range).", this.collectResumes);
+    counter("lexbuilder_dispatch_failures_total", "build() calls that failed; the job went back to the queue.", this.dispatchFailures);
+    counter("lexbuilder_scan_failures_total", "Failed status scans of builders.", this.scanFailures);
+    counter("lexbuilder_lost_jobs_total", "Jobs found lost on a builder (wrong cookie, idle, or unreachable) and re-queued.", this.lostJobs);
     counter("lexbuilder_builds_finished_total", "Builds this master brought to an end state.");
     for (const [s, n] of this.buildsFinished) out.push(`lexbuilder_builds_finished_total{state="${s}"} ${n}`);
-    gauge("lexbuilder_master_lock_held", "1 while this master holds the master lock.");
-    out.push(`lexbuilder_master_lock_held ${holdsLock ? 1 : 0}`);
+    gauge("lexbuilder_master_lock_held", "1 while this master holds the master lock.", holdsLock ? 1 : 0);
     return out.join("\n") + "\n";
   }
 }

@@ -2,7 +2,7 @@
 // /api/v1 and `lexbuilder-admin show-build --json` print the same object.
 import type { BuildDetail } from "./db/builds.js";
 import type { Artifact } from "./db/artifacts.js";
-import type { Project, ProjectSummary } from "./db/projects.js";
+import { projectText, type Project, type ProjectSummary, type ProjectText } from "./db/projects.js";
 import type { BuildReason, BuildState, FailureKind } from "./states.js";
 import type { BuildResult, FileKind } from "./protocol/types.js";
 
@@ -86,14 +86,7 @@ export function toApiBuildListItem(detail: BuildDetail): Omit<ApiBuild, "files">
   return { ...rest, fileCount: detail.artifactCount };
 }
 
-export interface ApiProject {
-  name: string;
-  title: string;
-  description: string;
-  configUrl: string;
-  configRef: string;
-  architecture: string;
-  suite: string;
+export interface ApiProject extends ProjectText {
   extraEnv: Record<string, string>;
   priority: number;
   active: boolean;
@@ -108,13 +101,7 @@ export interface ApiProject {
 /** GET /api/v1/projects/:name (and, with a ProjectSummary, the list items). */
 export function toApiProject(project: Project | ProjectSummary): ApiProject {
   const out: ApiProject = {
-    name: project.name,
-    title: project.title,
-    description: project.description,
-    configUrl: project.configUrl,
-    configRef: project.configRef,
-    architecture: project.architecture,
-    suite: project.suite,
+    ...projectText(project),
     extraEnv: project.extraEnv,
     priority: project.priority,
     active: project.active,

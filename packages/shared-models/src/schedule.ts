@@ -163,7 +163,7 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(tz: string): Intl.DateTimeFormat {
   let f = formatters.get(tz);
   if (!f) {
-    f = new Intl.DateTimeFormat("en-US", {
+    f = new Intl.DateTimeFormat("en-CA", {
       timeZone: tz,
       hourCycle: "h23",
       year: "numeric",
@@ -172,35 +172,41 @@ function formatter(tz: string): Intl.DateTimeFormat {
       hour: "numeric",
       minute: "numeric",
       second: "numeric",
+      timeZoneName: "short",
     });
     formatters.set(tz, f);
   }
   return f;
 }
 
-function localParts(ms: number, tz: string): LocalParts & { second: number } {
-  const out: Record<string, number> = {};
-  for (const p of formatter(tz).formatToParts(new Date(ms))) {
-    if (p.type !== "literal") out[p.type] = Number(p.value);
-  }
-  return { year: out.year!, month: out.month!, day: out.day!, hour: out.hour! % 24, minute: out.minute!, second: out.second! };
+/** A time zone's clock at one instant: what it shows, its offset from UTC and the zone's short name. */
+export interface WallClock extends LocalParts {
+  second: number;
+  /** local = utc + offsetMs */
+  offsetMs: number;
+  zoneName: string;
 }
 
-/** Offset of tz from UTC at instant ms, in ms (local = utc + offset). */
-function offsetAt(ms: number, tz: string): number {
-  const p = localParts(ms, tz);
-  const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
-  return asUtc - Math.floor(ms / 1000) * 1000;
+export function wallClockAt(ms: number, tz: string): WallClock {
+  const out: Record<string, number> = {};
+  let zoneName = tz;
+  for (const p of formatter(tz).formatToParts(new Date(ms))) {
+    if (p.type === "timeZoneName") zoneName = p.value;
+    else if (p.type !== "literal") out[p.type] = Number(p.value);
+  }
+  const local = { year: out.year!, month: out.month!, day: out.day!, hour: out.hour! % 24, minute: out.minute!, second: out.second! };
+  const asUtc = Date.UTC(local.year, local.month - 1, local.day, local.hour, local.minute, local.second);
+  return { ...local, offsetMs: asUtc - Math.floor(ms / 1000) * 1000, zoneName };
 }
 
 /** The instant of a local wall-clock time, or null when that time does not exist (DST gap). */
 function localToInstant(p: LocalParts, tz: string): number | null {
   const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute);
   const candidates = new Set<number>();
-  for (const probe of [wall - 36 * 3600_000, wall, wall + 36 * 3600_000]) candidates.add(wall - offsetAt(probe, tz));
+  for (const probe of [wall - 36 * 3600_000, wall, wall + 36 * 3600_000]) candidates.add(wall - wallClockAt(probe, tz).offsetMs);
   const matches = [...candidates]
     .filter((t) => {
-      const q = localParts(t, tz);
+      const q = wallClockAt(t, tz);
       return q.year === p.year && q.month === p.month && q.day === p.day && q.hour === p.hour && q.minute === p.minute;
     })
     .sort((a, b) => a - b);
@@ -225,7 +231,7 @@ function dayMatches(c: CronFields, y: number, m: number, d: number): boolean {
  */
 export function nextRunAfter(schedule: Schedule, tz: string, after: Date): Date | null {
   const c = toCron(schedule);
-  const base = localParts(after.getTime(), tz);
+  const base = wallClockAt(after.getTime(), tz);
   let day = { year: base.year, month: base.month, day: base.day };
   // Start a day early: a local date can map to instants on both sides of `after` around DST.
   day = addDays(day.year, day.month, day.day, -1);
@@ -246,7 +252,7 @@ export function nextRunAfter(schedule: Schedule, tz: string, after: Date): Date 
 /** The latest slot at or before `at`, or null when there was none within eight years. */
 export function lastRunAtOrBefore(schedule: Schedule, tz: string, at: Date): Date | null {
   const c = toCron(schedule);
-  const base = localParts(at.getTime(), tz);
+  const base = wallClockAt(at.getTime(), tz);
   let day = addDays(base.year, base.month, base.day, 1);
   const hoursDesc = [...c.hours].reverse();
   const minutesDesc = [...c.minutes].reverse();

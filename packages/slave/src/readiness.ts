@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync, statfsSync } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
 import { promisify } from "node:util";
+import { formatBytes } from "@lexbuilder/shared-models/bytes";
 
 const execFileP = promisify(execFile);
 
@@ -44,17 +45,6 @@ export interface Readiness {
   /** One sentence per problem, joined; absent when ready. */
   reason?: string;
   freeDiskBytes: number;
-}
-
-function formatBytes(n: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 export function checkReadiness(input: ReadinessInput): Readiness {

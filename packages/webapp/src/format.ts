@@ -1,4 +1,6 @@
 // Helpers the views use. Everything that returns HTML escapes what it embeds.
+import { formatBytes } from "@lexbuilder/shared-models/bytes";
+import { wallClockAt } from "@lexbuilder/shared-models/schedule";
 
 export function escapeHtml(s: unknown): string {
   return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -33,26 +35,6 @@ export function relative(d: Date, now = new Date()): string {
   return s < 0 ? `${n} minute${n === 1 ? "" : "s"} ago` : `in ${n} minute${n === 1 ? "" : "s"}`;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat("en-CA", {
-      timeZone,
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-      hourCycle: "h23",
-      timeZoneName: "short",
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
 /**
  * Offset and zone abbreviation of a time zone, per quarter hour of UTC (offsets are multiples
  * of 15 minutes and change at local quarter hours, hence at UTC quarter hours).
@@ -63,11 +45,8 @@ function zoneAt(ms: number, timeZone: string): { offsetMs: number; name: string 
   const key = `${timeZone} ${hour}`;
   let z = zoneCache.get(key);
   if (!z) {
-    const probe = new Date(hour * 900_000);
-    const parts = formatter(timeZone).formatToParts(probe);
-    const get = (t: string) => Number(parts.find((p) => p.type === t)?.value ?? 0);
-    const local = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour") % 24, get("minute"), get("second"));
-    z = { offsetMs: local - probe.getTime(), name: parts.find((p) => p.type === "timeZoneName")?.value ?? timeZone };
+    const clock = wallClockAt(hour * 900_000, timeZone);
+    z = { offsetMs: clock.offsetMs, name: clock.zoneName };
     if (zoneCache.size > 10_000) zoneCache.clear();
     zoneCache.set(key, z);
   }
@@ -91,15 +70,7 @@ export function time(d: Date | string | null | undefined, timeZone = "UTC"): str
 
 export function bytes(n: number | string | null | undefined): string {
   const v = Number(n ?? 0);
-  if (!Number.isFinite(v)) return "—";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let x = v;
-  while (x >= 1024 && i < units.length - 1) {
-    x /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${x.toFixed(x < 10 ? 1 : 0)} ${units[i]}`;
+  return Number.isFinite(v) ? formatBytes(v) : "—";
 }
 
 export function duration(start: Date | string | null | undefined, end?: Date | string | null): string {

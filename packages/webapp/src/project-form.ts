@@ -1,18 +1,11 @@
 // The project form as typed (a refused form comes back exactly as the user left it), and its
 // translation into the input validateProjectInput checks.
-import type { Project } from "@lexbuilder/shared-models/db";
+import { projectText, type Project, type ProjectText } from "@lexbuilder/shared-models/db";
 import { nextRunAfter } from "@lexbuilder/shared-models/schedule";
 import { checkbox, field } from "./routes/util.js";
 
 /** The form as typed, so a refused form comes back exactly as the user left it. */
-export interface ProjectForm {
-  name: string;
-  title: string;
-  description: string;
-  configUrl: string;
-  configRef: string;
-  architecture: string;
-  suite: string;
+export interface ProjectForm extends ProjectText {
   extraEnv: string;
   priority: string;
   private: boolean;
@@ -49,13 +42,7 @@ export function emptyProjectForm(tz: string): ProjectForm {
 
 export function projectToForm(p: Project): ProjectForm {
   return {
-    name: p.name,
-    title: p.title,
-    description: p.description,
-    configUrl: p.configUrl,
-    configRef: p.configRef,
-    architecture: p.architecture,
-    suite: p.suite,
+    ...projectText(p),
     extraEnv: Object.entries(p.extraEnv ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join("\n"),
@@ -105,13 +92,7 @@ export function readProjectForm(body: unknown): ProjectForm {
 export function formToInput(form: ProjectForm): { raw: Record<string, unknown>; errors: Record<string, string> } {
   const errors: Record<string, string> = {};
   const raw: Record<string, unknown> = {
-    name: form.name,
-    title: form.title,
-    description: form.description,
-    configUrl: form.configUrl,
-    configRef: form.configRef,
-    architecture: form.architecture,
-    suite: form.suite,
+    ...projectText(form),
     extraEnv: form.extraEnv,
     priority: form.priority,
     private: form.private,

@@ -4,8 +4,7 @@ import type { Queryable } from "./pool.js";
 import { isValidId, projectVisibilitySql, type Viewer } from "./projects.js";
 import type { FileKind } from "../protocol/types.js";
 
-export interface Artifact {
-  id: number;
+export interface ArtifactInput {
   buildId: number;
   name: string;
   kind: FileKind;
@@ -13,6 +12,10 @@ export interface Artifact {
   size: number;
   /** Relative to the artifacts directory. */
   storedPath: string;
+}
+
+export interface Artifact extends ArtifactInput {
+  id: number;
   createdAt: Date;
 }
 
@@ -25,15 +28,6 @@ export interface ArtifactWithOwner extends Artifact {
 
 const COLUMNS = (a: string) =>
   `${a}.id, ${a}.build_id AS "buildId", ${a}.name, ${a}.kind, ${a}.sha256, ${a}.size, ${a}.stored_path AS "storedPath", ${a}.created_at AS "createdAt"`;
-
-export interface ArtifactInput {
-  buildId: number;
-  name: string;
-  kind: FileKind;
-  sha256: string;
-  size: number;
-  storedPath: string;
-}
 
 /**
  * Records a collected file. Idempotent per (build, name): a master that re-collects after a

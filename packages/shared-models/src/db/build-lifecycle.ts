@@ -5,68 +5,6 @@ import { Channel } from "./channels.js";
 import { notify } from "./listen.js";
 import type { Queryable } from "./pool.js";
 
-/** What the dispatcher needs to send build(cookie, args) for a claimed build. */
-export interface ClaimedBuild {
-  id: number;
-  cookie: string;
-  attempt: number;
-  builderId: number;
-  projectId: number;
-  projectName: string;
-  configUrl: string;
-  configRef: string;
-  architecture: string;
-  suite: string;
-  env: Record<string, string>;
-  requestedAt: Date;
-}
-
-/** A build that a builder may hold, as the master's loops see it. */
-export interface ActiveBuild {
-  id: number;
-  state: BuildState;
-  cookie: string | null;
-  attempt: number;
-  builderId: number | null;
-  projectId: number;
-  projectName: string;
-  configUrl: string;
-  configRef: string;
-  architecture: string;
-  suite: string;
-  env: Record<string, string>;
-  logSize: number;
-  requeueCount: number;
-  requestedAt: Date;
-  updatedAt: Date;
-  artifactDir: string | null;
-}
-
-export const ACTIVE_COLUMNS = `
-  b.id, b.state, b.cookie, b.attempt, b.builder_id, b.project_id, p.name AS project_name,
-  p.config_url, b.config_ref, b.architecture, p.suite, p.extra_env, b.log_size, b.requeue_count,
-  b.requested_at, b.updated_at, b.artifact_dir`;
-
-export interface ActiveRow {
-  id: number;
-  state: BuildState;
-  cookie: string | null;
-  attempt: number;
-  builder_id: number | null;
-  project_id: number;
-  project_name: string;
-  config_url: string;
-  config_ref: string;
-  architecture: string;
-  suite: string;
-  extra_env: Record<string, unknown>;
-  log_size: number;
-  requeue_count: number;
-  requested_at: Date;
-  updated_at: Date;
-  artifact_dir: string | null;
-}
-
 /** A project's extra environment as the slave receives it: every value a string. */
 export function stringEnv(env: Record<string, unknown> | null): Record<string, string> {
   const out: Record<string, string> = {};
@@ -74,13 +12,45 @@ export function stringEnv(env: Record<string, unknown> | null): Record<string, s
   return out;
 }
 
-export function toActive(r: ActiveRow): ActiveBuild {
+/** What build(cookie, args) needs of a build, apart from its cookie and builder. */
+interface Job {
+  id: number;
+  attempt: number;
+  projectId: number;
+  projectName: string;
+  configUrl: string;
+  configRef: string;
+  architecture: string;
+  suite: string;
+  env: Record<string, string>;
+  requestedAt: Date;
+}
+
+/** The columns of a job, with the build aliased `b` and its project `p`. */
+export const JOB_COLUMNS = (b: string) => `
+  ${b}.id, ${b}.cookie, ${b}.attempt, ${b}.builder_id, ${b}.project_id, p.name AS project_name,
+  p.config_url, ${b}.config_ref, ${b}.architecture, p.suite, p.extra_env, ${b}.requested_at`;
+
+/** A row of JOB_COLUMNS. */
+export interface JobRow<Held = string | null, Builder = number | null> {
+  id: number;
+  cookie: Held;
+  attempt: number;
+  builder_id: Builder;
+  project_id: number;
+  project_name: string;
+  config_url: string;
+  config_ref: string;
+  architecture: string;
+  suite: string;
+  extra_env: Record<string, unknown> | null;
+  requested_at: Date;
+}
+
+function toJob(r: JobRow<unknown, unknown>): Job {
   return {
     id: r.id,
-    state: r.state,
-    cookie: r.cookie,
     attempt: r.attempt,
-    builderId: r.builder_id,
     projectId: r.project_id,
     projectName: r.project_name,
     configUrl: r.config_url,
@@ -88,9 +58,49 @@ export function toActive(r: ActiveRow): ActiveBuild {
     architecture: r.architecture,
     suite: r.suite,
     env: stringEnv(r.extra_env),
+    requestedAt: r.requested_at,
+  };
+}
+
+/** What the dispatcher needs to send build(cookie, args) for a claimed build. */
+export interface ClaimedBuild extends Job {
+  cookie: string;
+  builderId: number;
+}
+
+export function toClaimed(r: JobRow<string, number>): ClaimedBuild {
+  return { ...toJob(r), cookie: r.cookie, builderId: r.builder_id };
+}
+
+/** A build that a builder may hold, as the master's loops see it. */
+export interface ActiveBuild extends Job {
+  state: BuildState;
+  cookie: string | null;
+  builderId: number | null;
+  logSize: number;
+  requeueCount: number;
+  updatedAt: Date;
+  artifactDir: string | null;
+}
+
+export const ACTIVE_COLUMNS = `${JOB_COLUMNS("b")}, b.state, b.log_size, b.requeue_count, b.updated_at, b.artifact_dir`;
+
+export interface ActiveRow extends JobRow {
+  state: BuildState;
+  log_size: number;
+  requeue_count: number;
+  updated_at: Date;
+  artifact_dir: string | null;
+}
+
+export function toActive(r: ActiveRow): ActiveBuild {
+  return {
+    ...toJob(r),
+    state: r.state,
+    cookie: r.cookie,
+    builderId: r.builder_id,
     logSize: r.log_size,
     requeueCount: r.requeue_count,
-    requestedAt: r.requested_at,
     updatedAt: r.updated_at,
     artifactDir: r.artifact_dir,
   };

@@ -13,7 +13,7 @@ import type { BuildResult } from "../protocol/types.js";
 import { Channel } from "./channels.js";
 import { notify } from "./listen.js";
 import { withTransaction, type Pool, type PoolClient, type Queryable } from "./pool.js";
-import { stringEnv, type ClaimedBuild } from "./build-lifecycle.js";
+import { JOB_COLUMNS, toClaimed, type ClaimedBuild, type JobRow } from "./build-lifecycle.js";
 import { BuildNotFoundError, BuildStateError } from "./builds.js";
 import { isValidId } from "./projects.js";
 
@@ -53,21 +53,6 @@ async function releaseHeldBuilder(c: Queryable, buildId: number): Promise<void> 
 }
 
 // --- QUEUED → DISPATCHING -------------------------------------------------------------------
-
-interface ClaimedRow {
-  id: number;
-  cookie: string;
-  attempt: number;
-  builder_id: number;
-  project_id: number;
-  project_name: string;
-  config_url: string;
-  config_ref: string;
-  architecture: string;
-  suite: string;
-  extra_env: Record<string, unknown> | null;
-  requested_at: Date;
-}
 
 /**
  * Claims up to one QUEUED build for each of `builderIds` (given in order of preference; those
@@ -117,7 +102,7 @@ export async function claimQueuedBuilds(pool: Pool, builderIds: number[]): Promi
       takers.push(b.id);
     }
     if (buildIds.length === 0) return [];
-    const upd = await c.query<ClaimedRow>(
+    const upd = await c.query<JobRow<string, number>>(
       `WITH u AS (
          UPDATE builds b SET state = 'DISPATCHING', attempt = b.attempt + 1,
                 cookie = b.id::text || '-' || (b.attempt + 1)::text, builder_id = m.builder,
@@ -125,8 +110,7 @@ export async function claimQueuedBuilds(pool: Pool, builderIds: number[]): Promi
            FROM unnest($1::bigint[], $2::bigint[]) AS m(build, builder)
           WHERE b.id = m.build AND b.state = 'QUEUED'
           RETURNING b.*)
-       SELECT u.id, u.cookie, u.attempt, u.builder_id, u.project_id, p.name AS project_name, p.config_url,
-              u.config_ref, u.architecture, p.suite, p.extra_env, u.requested_at
+       SELECT ${JOB_COLUMNS("u")}
          FROM u JOIN projects p ON p.id = u.project_id`,
       [buildIds, takers],
     );
@@ -142,20 +126,7 @@ export async function claimQueuedBuilds(pool: Pool, builderIds: number[]): Promi
       Channel.builds,
       done.map((r) => JSON.stringify({ id: Number(r.id), state: "DISPATCHING" })),
     ]);
-    return done.map((r) => ({
-      id: Number(r.id),
-      cookie: r.cookie,
-      attempt: r.attempt,
-      builderId: Number(r.builder_id),
-      projectId: Number(r.project_id),
-      projectName: r.project_name,
-      configUrl: r.config_url,
-      configRef: r.config_ref,
-      architecture: r.architecture,
-      suite: r.suite,
-      env: stringEnv(r.extra_env),
-      requestedAt: r.requested_at,
-    }));
+    return done.map(toClaimed);
   });
 }
 

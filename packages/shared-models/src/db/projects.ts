@@ -49,15 +49,17 @@ export function projectVisibilitySql(alias: string, viewer: Viewer | undefined |
   return `(NOT ${alias}.private OR EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = ${alias}.id AND pm.user_id = $${params.length}))`;
 }
 
-export interface Project {
+/** A project's text fields, kept as they are by the database, the API and the form alike. */
+const PROJECT_TEXT_FIELDS = ["name", "title", "description", "configUrl", "configRef", "architecture", "suite"] as const;
+export type ProjectText = Record<(typeof PROJECT_TEXT_FIELDS)[number], string>;
+
+/** Just the text fields of a project (or of anything that has them, such as the project form). */
+export function projectText(p: ProjectText): ProjectText {
+  return Object.fromEntries(PROJECT_TEXT_FIELDS.map((k) => [k, p[k]])) as ProjectText;
+}
+
+export interface Project extends ProjectText {
   id: number;
-  name: string;
-  title: string;
-  description: string;
-  configUrl: string;
-  configRef: string;
-  architecture: string;
-  suite: string;
   extraEnv: Record<string, string>;
   priority: number;
   active: boolean;
@@ -203,21 +205,21 @@ export async function updateProject(db: Queryable, id: number, patch: ProjectPat
   return row;
 }
 
-export async function getProjectById(db: Queryable, id: number, viewer?: Viewer): Promise<Project | null> {
-  if (!isValidId(id)) return null;
-  const params: unknown[] = [id];
+/** The project whose `key` column is `value`, or null if there is none or the viewer may not see it (without a viewer: no check). */
+async function getProjectBy(db: Queryable, key: "id" | "name", value: number | string, viewer?: Viewer): Promise<Project | null> {
+  const params: unknown[] = [value];
   const visible = viewer ? projectVisibilitySql("p", viewer, params) : "TRUE";
-  const { rows } = await db.query<Project>(`SELECT ${PROJECT_COLUMNS("p")} FROM projects p WHERE p.id = $1 AND ${visible}`, params);
+  const { rows } = await db.query<Project>(`SELECT ${PROJECT_COLUMNS("p")} FROM projects p WHERE p.${key} = $1 AND ${visible}`, params);
   return rows[0] ?? null;
+}
+
+export async function getProjectById(db: Queryable, id: number, viewer?: Viewer): Promise<Project | null> {
+  return isValidId(id) ? getProjectBy(db, "id", id, viewer) : null;
 }
 
 /** The project, or null if there is none or the viewer may not see it (without a viewer: no check). */
 export async function getProjectByName(db: Queryable, name: string, viewer?: Viewer): Promise<Project | null> {
-  if (!isLookupName(name)) return null;
-  const params: unknown[] = [name];
-  const visible = viewer ? projectVisibilitySql("p", viewer, params) : "TRUE";
-  const { rows } = await db.query<Project>(`SELECT ${PROJECT_COLUMNS("p")} FROM projects p WHERE p.name = $1 AND ${visible}`, params);
-  return rows[0] ?? null;
+  return isLookupName(name) ? getProjectBy(db, "name", name, viewer) : null;
 }
 
 /** Projects the viewer may see, by name, with their latest build. */
