@@ -1,4 +1,4 @@
-// The JSON shapes of the public API (DESIGN.md "JSON API"), built in one place so the webapp's
+// The JSON shapes of the public API, built in one place so the webapp's
 // /api/v1 and `lexbuilder-admin show-build --json` print the same object.
 import type { BuildDetail } from "./db/builds.js";
 import type { Artifact } from "./db/artifacts.js";

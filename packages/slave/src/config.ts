@@ -1,4 +1,4 @@
-// The slave's configuration, from the environment (DESIGN.md "Environment variables").
+// The slave's configuration, from the environment.
 // A wrong value is a ConfigError: one sentence naming the variable; main.ts exits 2 with it.
 import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";

@@ -1,4 +1,4 @@
-// lexbuilder-webapp: the web console. Configuration from the environment (DESIGN.md).
+// lexbuilder-webapp: the web console. Configuration from the environment.
 import { createServer } from "node:http";
 import { stat } from "node:fs/promises";
 import { loadConfigOrExit } from "@lexbuilder/shared-models/config";

@@ -1,4 +1,4 @@
-// lexbuilder-admin <command>: the administration commands of DESIGN.md's public interface.
+// lexbuilder-admin <command>: the administration commands (README "Using lexbuilder").
 import { ConfigError } from "@lexbuilder/shared-models/config";
 import { commandHelp, parseArgs, UsageError } from "./args.js";
 import { addBuilderCommand, disableBuilderCommand, enableBuilderCommand, listBuildersCommand } from "./builders.js";

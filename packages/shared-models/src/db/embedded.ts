@@ -1,5 +1,5 @@
 // The embedded PostgreSQL from npm, for `npm start` and tests when DATABASE_URL is unset.
-// Traps (FIELD-NOTES.md): as root it needs createPostgresUser and a data directory whose
+// Traps, measured: as root it needs createPostgresUser and a data directory whose
 // parent the postgres user can read; stop() hangs when start() failed.
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { createServer } from "node:net";

@@ -1,5 +1,5 @@
-// The master↔slave XML-RPC contract (DESIGN.md "Protocol"). Both daemons import these
-// types; change them only together with DESIGN.md.
+// The master↔slave XML-RPC contract. Both daemons import these
+// types; change them only together, and with the protocol table in the slave README.
 
 export const PROTOCOL_VERSION = "1";
 

@@ -1,5 +1,5 @@
 // Thin typed adapters over the `xmlrpc` package's serializer and deserializer (its lib files,
-// used directly: its server and client are unsafe, see FIELD-NOTES.md). What we add:
+// used directly: its server crashes on a throwing handler, and neither side has auth, limits or timeouts). What we add:
 //  - outgoing values are checked first: integers beyond 32 bits, NaN, bigint, functions are
 //    refused (sizes travel as decimal strings by contract), undefined struct members are
 //    dropped instead of becoming empty strings, Dates go out as ISO strings with offset;

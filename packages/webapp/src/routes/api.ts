@@ -1,4 +1,4 @@
-// The JSON API (DESIGN.md): `Authorization: Bearer <personal token>`, the caller's permissions,
+// The JSON API: `Authorization: Bearer <personal token>`, the caller's permissions,
 // errors as {error: "sentence"} with 400, 401, 403, 404 or 409 (respond.ts answers them).
 // Changes go through actions/, as the console's forms do.
 import { createHash } from "node:crypto";
