@@ -167,7 +167,7 @@ export async function searchPackages(
   return rows;
 }
 
-// --- Added by the webapp (issue 5): the build page shows only how many packages there are. ---
+// --- Added by the webapp: the build page shows only how many packages there are. ---
 
 /** How many packages a build's manifest lists (uses the primary key). */
 export async function countManifest(db: Queryable, buildId: number): Promise<number> {

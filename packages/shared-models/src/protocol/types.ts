@@ -1,5 +1,5 @@
 // The master↔slave XML-RPC contract. Both daemons import these
-// types; change them only together, and with the protocol table in the slave README.
+// types; a change goes into master and slave together, or they stop agreeing.
 
 export const PROTOCOL_VERSION = "1";
 
