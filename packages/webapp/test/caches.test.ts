@@ -171,13 +171,21 @@ describe("who may see what changes at once", () => {
     await eventually(async () => expect((await call("GET", "/api/v1/builds")).status).toBe(401));
   });
 
-  it("a changed password ends nothing but the old password", async () => {
+  it("a changed password ends the user's other sessions at once, and the old password", async () => {
     await createUser(h.pool, { name: "pat", role: "viewer", passwordHash: await hashPassword(PASSWORD) });
     const pat = await loginAs(h.base, "pat");
+    const elsewhere = await loginAs(h.base, "pat");
     await cachedGet(pat, "/builds");
+    await cachedGet(elsewhere, "/builds");
     const r = await pat.post("/account/password", { current: PASSWORD, password: "a brand new passphrase" });
     expect(r.status).toBe(303);
+    expect((await pat.get("/account")).text).toContain("your 1 other session was logged out");
     expect((await pat.get("/builds")).status).toBe(200);
+    // The other browser's session is gone, its cached copy included.
+    await eventually(async () => {
+      const gone = await elsewhere.get("/builds");
+      expect({ status: gone.status, location: gone.location }).toEqual({ status: 303, location: expect.stringMatching(/^\/login/) });
+    });
     await expect(loginAs(h.base, "pat")).rejects.toThrow(/login as pat failed: 401/);
     expect((await loginAs(h.base, "pat", "a brand new passphrase")).cookies.size).toBe(1);
   });

@@ -1,6 +1,6 @@
 // Users of the console and the API. The password hash never leaves this file except through
 // getPasswordHash (for login); User has no hash, so it is safe to render.
-import type { Queryable } from "./pool.js";
+import { withTransaction, type Pool, type Queryable } from "./pool.js";
 import { isUniqueViolation } from "./pool.js";
 import { isLookupName, isValidId } from "./projects.js";
 import type { Role } from "../states.js";
@@ -70,6 +70,20 @@ export async function setUserPassword(db: Queryable, id: number, passwordHash: s
   if (!passwordHash.startsWith("scrypt$")) throw new Error("setUserPassword takes a hash from hashPassword, not a plain password.");
   const { rowCount } = await db.query("UPDATE users SET password_hash = $2 WHERE id = $1", [id, passwordHash]);
   return (rowCount ?? 0) > 0;
+}
+
+/**
+ * Sets a new password and ends every other session of the user in one transaction, so a
+ * session someone else may hold (a stolen cookie, a forgotten browser) does not outlive the
+ * password it was opened with. `keepSid`: the session that changed it stays logged in.
+ * Returns how many sessions were ended.
+ */
+export async function changePasswordEndingOtherSessions(pool: Pool, id: number, passwordHash: string, keepSid: string): Promise<number> {
+  return withTransaction(pool, async (c) => {
+    if (!(await setUserPassword(c, id, passwordHash))) throw new Error(`There is no user #${id}.`);
+    const { rowCount } = await c.query("DELETE FROM sessions WHERE sess->>'userId' = $1::text AND sid <> $2", [String(id), keepSid]);
+    return rowCount ?? 0;
+  });
 }
 
 export async function recordLogin(db: Queryable, id: number): Promise<void> {

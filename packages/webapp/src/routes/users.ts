@@ -9,7 +9,7 @@ import {
   listUsers,
   revokeApiToken,
   setUserActive,
-  setUserPassword,
+  changePasswordEndingOtherSessions,
   setUserRole,
   authenticateUser,
 } from "@lexbuilder/shared-models/db";
@@ -136,10 +136,10 @@ export function usersRouter(ctx: AppContext): Router {
     const checked = validateUserInput({ name: user.name, role: user.role, password: next });
     if (!checked.ok && checked.errors.password) errors.password = checked.errors.password;
     if (Object.keys(errors).length) return renderAccount(req, res, 400, { passwordErrors: errors });
-    await setUserPassword(ctx.pool, user.id, await hashPassword(next));
+    const ended = await changePasswordEndingOtherSessions(ctx.pool, user.id, await hashPassword(next), req.sessionID);
     ctx.caches?.userChanged(user.id);
-    await audit(ctx.pool, user, "user.password", "user", user.id, {});
-    flash(req, "ok", "Your password is changed.");
+    await audit(ctx.pool, user, "user.password", "user", user.id, { otherSessionsEnded: ended });
+    flash(req, "ok", ended ? `Your password is changed; your ${ended} other session${ended === 1 ? " was" : "s were"} logged out.` : "Your password is changed.");
     await seeOther(req, res, "/account");
   });
   return r;
