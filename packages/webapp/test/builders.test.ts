@@ -50,11 +50,28 @@ describe("adding a builder", () => {
     const port = await freePort();
     const r = await admin.post("/builders", { name: "gone", url: `http://127.0.0.1:${port}`, token: TOKEN });
     expect(r.status).toBe(400);
-    expect(checkError(r.text)).toMatch(/cannot be reached \(nothing listens on that port\); .*lexbuilder-slave is running/);
+    expect(checkError(r.text)).toMatch(/^Could not reach lexbuilder-slave at http:\/\/127\.0\.0\.1:[0-9]+; check the address and port/);
+    expect(r.text).not.toMatch(/nothing listens/);
     expect(r.text).not.toMatch(/ECONN/);
     expect(r.text).toContain(`value="http://127.0.0.1:${port}"`);
     expect(r.text).not.toContain(TOKEN);
     expect(await getBuilderByName(h.pool, "gone")).toBeNull();
+  });
+
+  it("says the same for another kind of server as for a closed port (no port-scan oracle)", async () => {
+    const other = createServer((_req, res) => res.writeHead(404).end("not here"));
+    await new Promise<void>((r) => other.listen(0, "127.0.0.1", () => r()));
+    try {
+      const port = (other.address() as { port: number }).port;
+      const r = await admin.post("/builders", { name: "webserver", url: `http://127.0.0.1:${port}`, token: TOKEN });
+      expect(r.status).toBe(400);
+      const closed = await admin.post("/builders", { name: "closed", url: `http://127.0.0.1:${await freePort()}`, token: TOKEN });
+      const neutral = (t: string) => checkError(t)!.replace(/127\.0\.0\.1:[0-9]+/, "HOST");
+      expect(neutral(r.text)).toBe(neutral(closed.text));
+      expect(r.text).not.toMatch(/404|HTTP/);
+    } finally {
+      other.close();
+    }
   });
 
   it("explains a wrong token", async () => {

@@ -22,6 +22,8 @@ export interface BuilderCheck {
   ok: boolean;
   /** What failed, as a sentence, or what the builder reported. */
   message: string;
+  /** The exact failure, for the webapp's log only (see checkBuilder). */
+  detail?: string;
   info?: InfoResult;
 }
 
@@ -62,14 +64,23 @@ export async function checkBuilder(url: string, token: string, timeoutMs = 10_00
     return { ok: true, info, message: `Connected to ${info.hostname}: live-build ${info.liveBuildVersion}, architectures ${info.architectures.join(", ") || "none"}.` };
   } catch (err) {
     if (err instanceof RpcTransportError) {
-      const why: Record<string, string> = {
-        timeout: `The builder at ${url} did not answer within ${Math.round(timeoutMs / 1000)} seconds; check that the slave is running and that a firewall lets the master through.`,
-        unreachable: `The builder at ${url} cannot be reached (${networkProblem(err.code)}); check the address and that lexbuilder-slave is running.`,
-        unauthorized: "The builder refused the token; paste the token that `lexbuilder-slave token` prints on that machine.",
-        http: `The builder answered with HTTP ${err.status ?? "error"}; check that the URL points at lexbuilder-slave, not another server.`,
-        malformed: "The builder's answer was not a lexbuilder reply; check that the URL points at lexbuilder-slave.",
+      if (err.kind === "unauthorized") {
+        return { ok: false, message: "The builder refused the token; paste the token that `lexbuilder-slave token` prints on that machine." };
+      }
+      // Whether nothing listened, something else answered or a firewall dropped the packets is
+      // what a port scan through this form would read, so the page says the same sentence for
+      // all of them; the exact failure goes to the webapp's log for the administrator.
+      const exact: Record<string, string> = {
+        timeout: `no answer within ${Math.round(timeoutMs / 1000)} seconds`,
+        unreachable: networkProblem(err.code),
+        http: `an HTTP ${err.status ?? "error"} answer, not lexbuilder-slave`,
+        malformed: "an answer that is not a lexbuilder reply",
       };
-      return { ok: false, message: why[err.kind] ?? err.message };
+      return {
+        ok: false,
+        message: `Could not reach lexbuilder-slave at ${url}; check the address and port, that lexbuilder-slave runs there, and that a firewall lets this host through (the webapp's log names the exact failure).`,
+        detail: exact[err.kind] ?? err.message,
+      };
     }
     if (err instanceof RpcFault) return { ok: false, message: `The builder reported an error: ${err.faultString}` };
     return { ok: false, message: `The check failed: ${(err as Error).message}` };
@@ -99,6 +110,7 @@ export function buildersRouter(ctx: AppContext): Router {
     if (!checked.ok) return again(400, checked.errors, null);
     if (await getBuilderByName(ctx.pool, checked.value.name)) return again(400, { name: `A builder named ${checked.value.name} already exists; choose another name.` }, null);
     const check = await checkBuilder(checked.value.url, checked.value.token);
+    if (check.detail) ctx.log.warn({ builder: checked.value.name, url: checked.value.url, failure: check.detail }, "builder check failed");
     if (!check.ok && !form.addAnyway) return again(400, { check: check.message }, check);
     try {
       const builder = await addBuilder(ctx.pool, checked.value);
