@@ -25,7 +25,10 @@ export interface WebappConfig {
   /** Send cookies with Secure (behind an HTTPS proxy). */
   secureCookies: boolean;
   /** Login attempts per address per 15 minutes. */
+  /** Failed logins (and password changes) from one address in 15 minutes before it waits. */
   loginAttempts: number;
+  /** Failed logins for one account (or password changes of it) in 15 minutes before it waits. */
+  accountLoginAttempts: number;
   /** Time zone shown for schedules that name none. */
   timeZone: string;
   /**
@@ -97,5 +100,5 @@ export function readWebappConfig(env: Record<string, string | undefined> = proce
   }
   const cacheTtlMs = ttlText === undefined ? 1000 : Number(ttlText);
   const secret = readSecretFile(secretFile);
-  return { databaseUrl, listen, secret, artifactsDir, allowedConfigSchemes, trustProxy, secureCookies, loginAttempts: 10, timeZone, cacheTtlMs };
+  return { databaseUrl, listen, secret, artifactsDir, allowedConfigSchemes, trustProxy, secureCookies, loginAttempts: 50, accountLoginAttempts: 10, timeZone, cacheTtlMs };
 }

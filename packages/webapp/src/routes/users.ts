@@ -1,5 +1,5 @@
 // Users (admins: create, role, deactivate) and each person's own account and API tokens.
-import { Router } from "express";
+import { Router, type Request, type Response } from "express";
 import {
   UserExistsError,
   createApiToken,
@@ -18,6 +18,7 @@ import { USER_NAME_PATTERN, checkRole, checkTokenLabel } from "@lexbuilder/share
 import { ROLES } from "@lexbuilder/shared-models/states";
 import { validateUserInput } from "@lexbuilder/shared-models/validation";
 import { checkCsrf, HttpError, requireLogin, requireRole } from "../auth.js";
+import { failedAttemptLimiter } from "./auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
 import { seeOther } from "../respond.js";
@@ -127,7 +128,21 @@ export function usersRouter(ctx: AppContext): Router {
     await seeOther(req, res, "/account");
   });
 
-  r.post("/account/password", requireLogin, checkCsrf, async (req, res) => {
+  // A wrong current password is a guess like a failed login (and costs a slow hash): the same
+  // limits per address and per account.
+  const refusePasswordChange = (sentence: string) => (req: Request, res: Response) => {
+    flash(req, "error", sentence);
+    void seeOther(req, res, "/account");
+  };
+  const passwordLimiters = [
+    failedAttemptLimiter(ctx.config.loginAttempts, refusePasswordChange("Too many failed password changes from your address. Wait 15 minutes and try again.")),
+    failedAttemptLimiter(
+      ctx.config.accountLoginAttempts,
+      refusePasswordChange("Too many failed password changes for this account. Wait 15 minutes and try again."),
+      (req) => `password:${req.user?.id ?? 0}`,
+    ),
+  ];
+  r.post("/account/password", requireLogin, checkCsrf, ...passwordLimiters, async (req, res) => {
     const user = me(req);
     const current = typeof req.body.current === "string" ? req.body.current : "";
     const next = typeof req.body.password === "string" ? req.body.password : "";
