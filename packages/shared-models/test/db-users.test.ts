@@ -8,6 +8,7 @@ import {
   getUserByName,
   listUsers,
   recordLogin,
+  replaceOutdatedHash,
   setUserActive,
   setUserPassword,
   setUserRole,
@@ -15,7 +16,15 @@ import {
 } from "../src/db/users.js";
 import { API_TOKEN_PATTERN, createApiToken, findUserByApiToken, hashApiToken, listApiTokens, revokeApiToken } from "../src/db/tokens.js";
 import { listAudit, recordAudit } from "../src/db/audit.js";
-import { generatePassword, hashPassword, verifyPassword } from "../src/passwords.js";
+import { generatePassword, hashPassword, needsRehash, verifyPassword } from "../src/passwords.js";
+import { randomBytes, scryptSync } from "node:crypto";
+
+/** A hash in the stored format made with the parameters used before (N=2^15), as old rows hold. */
+function olderHash(plain: string): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(plain, salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+  return `scrypt$32768$8$1$${salt.toString("base64url")}$${key.toString("base64url")}`;
+}
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -28,7 +37,7 @@ afterAll(async () => {
 describe("passwords", () => {
   it("hashes with scrypt in the documented format and verifies", async () => {
     const h = await hashPassword("correct horse battery");
-    expect(h).toMatch(/^scrypt\$32768\$8\$1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    expect(h).toMatch(/^scrypt\$131072\$8\$1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
     const salt = Buffer.from(h.split("$")[4]!, "base64url");
     expect(salt.length).toBe(16);
     expect(await verifyPassword("correct horse battery", h)).toBe(true);
@@ -103,6 +112,31 @@ describe("users", () => {
     expect(await authenticateUser(db.pool, "carol", "new-carol-password")).not.toBeNull();
     await setUserActive(db.pool, u.id, false);
     expect(await authenticateUser(db.pool, "carol", "new-carol-password")).toBeNull();
+  });
+
+  it("verifies a hash made with the older parameters and replaces it at the next successful login only", async () => {
+    const old = olderHash("gus-password");
+    expect(needsRehash(old)).toBe(true);
+    const u = await createUser(db.pool, { name: "gus", role: "viewer", passwordHash: old });
+    expect(await authenticateUser(db.pool, "gus", "wrong-password")).toBeNull();
+    expect(await getPasswordHash(db.pool, u.id)).toBe(old);
+    expect(await authenticateUser(db.pool, "gus", "gus-password")).toMatchObject({ id: u.id });
+    const renewed = (await getPasswordHash(db.pool, u.id))!;
+    expect(renewed).toMatch(/^scrypt\$131072\$8\$1\$/);
+    expect(needsRehash(renewed)).toBe(false);
+    expect(await verifyPassword("gus-password", renewed)).toBe(true);
+    // The next login keeps the current hash.
+    expect(await authenticateUser(db.pool, "gus", "gus-password")).not.toBeNull();
+    expect(await getPasswordHash(db.pool, u.id)).toBe(renewed);
+  });
+
+  it("does not overwrite a password changed while an old hash was being replaced", async () => {
+    const old = olderHash("hal-password");
+    const u = await createUser(db.pool, { name: "hal", role: "viewer", passwordHash: old });
+    const changed = await hashPassword("hal-new-password");
+    await setUserPassword(db.pool, u.id, changed);
+    expect(await replaceOutdatedHash(db.pool, u.id, old, await hashPassword("hal-password"))).toBe(false);
+    expect(await getPasswordHash(db.pool, u.id)).toBe(changed);
   });
 });
 

@@ -4,7 +4,7 @@ import { withTransaction, type Pool, type Queryable } from "./pool.js";
 import { isUniqueViolation } from "./pool.js";
 import { isLookupName, isValidId } from "./projects.js";
 import type { Role } from "../states.js";
-import { hashPassword, verifyPassword } from "../passwords.js";
+import { hashPassword, needsRehash, verifyPassword } from "../passwords.js";
 
 export interface User {
   id: number;
@@ -95,6 +95,15 @@ export async function getPasswordHash(db: Queryable, id: number): Promise<string
   return rows[0]?.h ?? null;
 }
 
+/**
+ * Stores a hash made with the current parameters in place of `oldHash`, unless the password
+ * changed meanwhile (a concurrent change or login wins). True if it was replaced.
+ */
+export async function replaceOutdatedHash(db: Queryable, id: number, oldHash: string, newHash: string): Promise<boolean> {
+  const { rowCount } = await db.query("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2", [id, oldHash, newHash]);
+  return (rowCount ?? 0) > 0;
+}
+
 let dummyHash: Promise<string> | null = null;
 
 /**
@@ -114,6 +123,7 @@ export async function authenticateUser(db: Queryable, name: string, password: st
   }
   const ok = await verifyPassword(password, row.passwordHash);
   if (!ok || !row.active) return null;
+  if (needsRehash(row.passwordHash)) await replaceOutdatedHash(db, row.id, row.passwordHash, await hashPassword(password));
   await recordLogin(db, row.id);
   const { passwordHash: _hash, ...user } = row;
   return { ...user, lastLoginAt: new Date() };
