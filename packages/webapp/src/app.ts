@@ -5,9 +5,9 @@ import express, { type NextFunction, type Request, type Response } from "express
 import session from "express-session";
 import connectPgSimple from "connect-pg-simple";
 import { accessLog } from "./access-log.js";
-import { fixedHeaders } from "./headers.js";
+import { fixedHeaders, strictTransportSecurity } from "./headers.js";
 import { KNOWN_ARCHITECTURES } from "@lexbuilder/shared-models/rules";
-import { csrfToken, HttpError } from "./auth.js";
+import { csrfToken, HttpError, useFormKey } from "./auth.js";
 import { errorHandler } from "./respond.js";
 import { loadUser, withSessionUser } from "./users-loader.js";
 import { helpers } from "./format.js";
@@ -34,6 +34,7 @@ export function createApp(context: AppContext): express.Express {
   const ctx: AppContext = { ...context, caches: context.caches ?? new WebCaches(pool, context.listener, log.child({ component: "cache" }), config.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS) };
   const app = express();
   app.disable("x-powered-by");
+  useFormKey(app, config.secret, config.secureCookies);
   app.set("trust proxy", config.trustProxy);
   app.set("views", VIEWS_DIR);
   app.set("view engine", "ejs");
@@ -63,10 +64,12 @@ export function createApp(context: AppContext): express.Express {
           frameAncestors: ["'none'"],
         },
       },
-      strictTransportSecurity: config.secureCookies,
+      strictTransportSecurity: false,
       referrerPolicy: { policy: "same-origin" },
     }),
   );
+
+  app.use(strictTransportSecurity(config.secureCookies));
 
   app.use("/static", express.static(PUBLIC_DIR, { index: false, maxAge: "1h", dotfiles: "deny", redirect: false }));
 
@@ -94,7 +97,7 @@ export function createApp(context: AppContext): express.Express {
       await loadUser(ctx, req);
       res.locals.user = req.user ?? null;
       res.locals.path = req.path;
-      res.locals.csrf = () => csrfToken(req);
+      res.locals.csrf = () => csrfToken(req, res);
       res.locals.flash = req.session.flash ?? [];
       if (req.session.flash) delete req.session.flash;
       next();

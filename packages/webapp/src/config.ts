@@ -3,7 +3,6 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import {
   ConfigError,
-  readBoolean,
   readDatabaseUrl,
   readList,
   readListen,
@@ -22,13 +21,18 @@ export interface WebappConfig {
   allowedConfigSchemes: string[];
   /** Express "trust proxy": false, true, a hop count or a list of addresses. */
   trustProxy: boolean | number | string;
-  /** Send cookies with Secure (behind an HTTPS proxy). */
-  secureCookies: boolean;
+  /**
+   * Secure cookies and HSTS: "auto" (default) on requests that came over HTTPS, directly or as
+   * the trusted proxy says (X-Forwarded-Proto); true on every answer; false never.
+   */
+  secureCookies: boolean | "auto";
   /** Login attempts per address per 15 minutes. */
   /** Failed logins (and password changes) from one address in 15 minutes before it waits. */
   loginAttempts: number;
   /** Failed logins for one account (or password changes of it) in 15 minutes before it waits. */
   accountLoginAttempts: number;
+  /** Live-log streams one user may hold open at once (20 when not given). */
+  liveStreamsPerUser?: number;
   /** Time zone shown for schedules that name none. */
   timeZone: string;
   /**
@@ -73,6 +77,14 @@ function parseTrustProxy(value: string | undefined): boolean | number | string {
   throw new ConfigError(`LEXBUILDER_WEBAPP_TRUST_PROXY must be true, false, a hop count or a list of proxy addresses, not "${value}".`);
 }
 
+function readSecureCookies(env: Record<string, string | undefined>): boolean | "auto" {
+  const value = readOptionalString(env, "LEXBUILDER_WEBAPP_SECURE_COOKIES");
+  if (value === undefined || /^auto$/i.test(value)) return "auto";
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw new ConfigError(`LEXBUILDER_WEBAPP_SECURE_COOKIES must be auto, true or false, not "${value}".`);
+}
+
 export function readWebappConfig(env: Record<string, string | undefined> = process.env): WebappConfig {
   const databaseUrl = readDatabaseUrl(env);
   const listen = readListen(env, "LEXBUILDER_WEBAPP_LISTEN", "127.0.0.1:8080");
@@ -87,7 +99,7 @@ export function readWebappConfig(env: Record<string, string | undefined> = proce
     throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not "${level}".`);
   }
   const trustProxy = parseTrustProxy(readOptionalString(env, "LEXBUILDER_WEBAPP_TRUST_PROXY"));
-  const secureCookies = readBoolean(env, "LEXBUILDER_WEBAPP_SECURE_COOKIES", false);
+  const secureCookies = readSecureCookies(env);
   const timeZone = readString(env, "TZ", "UTC");
   try {
     new Intl.DateTimeFormat("en", { timeZone });
@@ -99,6 +111,11 @@ export function readWebappConfig(env: Record<string, string | undefined> = proce
     throw new ConfigError(`LEXBUILDER_WEBAPP_CACHE_TTL_MS must be a whole number of milliseconds from 0 (no caching) to 2000, not "${ttlText}".`);
   }
   const cacheTtlMs = ttlText === undefined ? 1000 : Number(ttlText);
+  const streamsText = readOptionalString(env, "LEXBUILDER_WEBAPP_LIVE_STREAMS_PER_USER");
+  if (streamsText !== undefined && (!/^[0-9]{1,4}$/.test(streamsText) || Number(streamsText) < 1 || Number(streamsText) > 1000)) {
+    throw new ConfigError(`LEXBUILDER_WEBAPP_LIVE_STREAMS_PER_USER must be a whole number from 1 to 1000, not "${streamsText}".`);
+  }
+  const liveStreamsPerUser = streamsText === undefined ? 20 : Number(streamsText);
   const secret = readSecretFile(secretFile);
-  return { databaseUrl, listen, secret, artifactsDir, allowedConfigSchemes, trustProxy, secureCookies, loginAttempts: 50, accountLoginAttempts: 10, timeZone, cacheTtlMs };
+  return { databaseUrl, listen, secret, artifactsDir, allowedConfigSchemes, trustProxy, secureCookies, loginAttempts: 50, accountLoginAttempts: 10, liveStreamsPerUser, timeZone, cacheTtlMs };
 }

@@ -35,3 +35,14 @@ export function fixedHeaders(options: HelmetOptions): RequestHandler {
     next();
   };
 }
+
+/**
+ * HSTS (helmet's value: one year, subdomains) on answers that came over HTTPS, directly or as
+ * the trusted proxy says; browsers ignore it over plain HTTP. `true` sends it on every answer.
+ */
+export function strictTransportSecurity(mode: boolean | "auto"): RequestHandler {
+  return (req, res, next) => {
+    if (mode === true || (mode === "auto" && req.secure)) res.setHeader("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+    next();
+  };
+}

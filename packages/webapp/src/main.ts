@@ -24,7 +24,10 @@ Environment:
   LEXBUILDER_ALLOWED_CONFIG_SCHEMES  config URL schemes projects may use (https,http,git,ssh)
   LEXBUILDER_WEBAPP_TRUST_PROXY      behind a reverse proxy: true, a hop count or proxy
                                      addresses (false)
-  LEXBUILDER_WEBAPP_SECURE_COOKIES   send cookies only over HTTPS and send HSTS (false)
+  LEXBUILDER_WEBAPP_SECURE_COOKIES   Secure cookies and HSTS: auto (on requests that came
+                                     over HTTPS, as the trusted proxy says), true or false (auto)
+  LEXBUILDER_WEBAPP_LIVE_STREAMS_PER_USER
+                                     live logs one user may follow at once, 1-1000 (20)
   LEXBUILDER_WEBAPP_CACHE_TTL_MS     longest life of a cached session, token owner or page
                                      when no notification drops it earlier, 0-2000 (1000)
   TZ                                 time zone for shown times and new schedules (UTC)

@@ -39,7 +39,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { loginAttempts?: number; accountLoginAttempts?: number; users?: [string, Role][]; cacheTtlMs?: number } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { loginAttempts?: number; accountLoginAttempts?: number; users?: [string, Role][]; cacheTtlMs?: number; trustProxy?: WebappConfig["trustProxy"]; liveStreamsPerUser?: number } = {},
+): Promise<Harness> {
   const db = await createTestDatabase();
   const artifactsDir = await mkdtemp(join(tmpdir(), "lexbuilder-webapp-artifacts-"));
   const config: WebappConfig = {
@@ -48,11 +50,12 @@ export async function startHarness(options: { loginAttempts?: number; accountLog
     secret: "x".repeat(64),
     artifactsDir,
     allowedConfigSchemes: ["https", "http", "git", "ssh", "file"],
-    trustProxy: false,
-    secureCookies: false,
+    trustProxy: options.trustProxy ?? false,
+    secureCookies: "auto",
     loginAttempts: options.loginAttempts ?? 1000,
     accountLoginAttempts: options.accountLoginAttempts ?? 1000,
     timeZone: "UTC",
+    liveStreamsPerUser: options.liveStreamsPerUser,
     // Far beyond the 1 s default: every test then shows that notifications alone keep the
     // caches right (a short TTL would hide a missed invalidation).
     cacheTtlMs: options.cacheTtlMs ?? 60_000,

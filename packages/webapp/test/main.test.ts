@@ -32,7 +32,7 @@ describe("lexbuilder-webapp", () => {
     const r = run({}, ["--help"]);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("Usage: lexbuilder-webapp");
-    for (const v of ["DATABASE_URL", "LEXBUILDER_WEBAPP_LISTEN", "LEXBUILDER_WEBAPP_SECRET_FILE", "LEXBUILDER_ARTIFACTS_DIR", "LEXBUILDER_ALLOWED_CONFIG_SCHEMES", "LOG_LEVEL"]) {
+    for (const v of ["DATABASE_URL", "LEXBUILDER_WEBAPP_LISTEN", "LEXBUILDER_WEBAPP_SECRET_FILE", "LEXBUILDER_ARTIFACTS_DIR", "LEXBUILDER_ALLOWED_CONFIG_SCHEMES", "LEXBUILDER_WEBAPP_SECURE_COOKIES", "LEXBUILDER_WEBAPP_LIVE_STREAMS_PER_USER", "LOG_LEVEL"]) {
       expect(r.stdout).toContain(v);
     }
   });
@@ -48,6 +48,8 @@ describe("lexbuilder-webapp", () => {
       [{ LOG_LEVEL: "loud" }, /LOG_LEVEL must be one of/],
       [{ LEXBUILDER_WEBAPP_SECRET_FILE: "/nonexistent-dir/secret" }, /cannot be created/],
       [{ LEXBUILDER_WEBAPP_TRUST_PROXY: "maybe; drop table" }, /LEXBUILDER_WEBAPP_TRUST_PROXY must be/],
+      [{ LEXBUILDER_WEBAPP_SECURE_COOKIES: "sometimes" }, /LEXBUILDER_WEBAPP_SECURE_COOKIES must be auto, true or false/],
+      [{ LEXBUILDER_WEBAPP_LIVE_STREAMS_PER_USER: "0" }, /LEXBUILDER_WEBAPP_LIVE_STREAMS_PER_USER must be a whole number from 1 to 1000/],
     ];
     for (const [change, message] of cases) {
       const r = run({ ...base, ...change });

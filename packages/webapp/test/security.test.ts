@@ -181,16 +181,22 @@ describe("headers and sessions", () => {
     expect(r.headers.get("x-content-type-options")).toBe("nosniff");
     expect(r.headers.get("x-powered-by")).toBeNull();
     const cookie = r.headers.getSetCookie().join("\n");
-    expect(cookie).toMatch(/lexbuilder\.sid=.*HttpOnly/);
+    expect(cookie).toMatch(/lexbuilder\.form=.*HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);
     expect(r.text).not.toMatch(/<script>(?!<\/script>)/); // no inline script
+    const login = await c.post("/login", { name: "bob", password: "correct horse battery staple" });
+    const session = login.headers.getSetCookie().find((x) => x.startsWith("lexbuilder.sid="));
+    expect(session).toMatch(/HttpOnly/);
+    expect(session).toMatch(/SameSite=Lax/);
   });
 
   it("renews the session id at login (no fixation)", async () => {
-    const c = new Client(h.base);
-    await c.get("/login");
+    // A browser that still carries a session cookie (here its own, as a planted one would be).
+    const c = await loginAs(h.base, "bob");
     const before = c.cookies.get("lexbuilder.sid");
+    expect(before).toBeTruthy();
     await c.post("/login", { name: "bob", password: "correct horse battery staple" });
+    expect(c.cookies.get("lexbuilder.sid")).toBeTruthy();
     expect(c.cookies.get("lexbuilder.sid")).not.toBe(before);
   });
 

@@ -67,8 +67,8 @@ export function sendFragment(req: Request, res: Response, fragment: Fragment, st
   const value = (slot: Slot): string => {
     let v = values[slot];
     if (v === null) {
-      // The token is made (and the session saved) only when the page has a form, as before.
-      v = values[slot] = slot === "csrf" ? csrfToken(req) : slot === "name" ? escapeHtml(user?.name ?? "") : flashes((res.locals.flash as { kind: string; text: string }[]) ?? []);
+      // The token is made only when the page has a form (a session token is then saved with the session).
+      v = values[slot] = slot === "csrf" ? csrfToken(req, res) : slot === "name" ? escapeHtml(user?.name ?? "") : flashes((res.locals.flash as { kind: string; text: string }[]) ?? []);
     }
     return v;
   };

@@ -4,7 +4,7 @@
 import { Router, type Request, type Response } from "express";
 import { rateLimit } from "express-rate-limit";
 import { authenticateUser } from "@lexbuilder/shared-models/db";
-import { checkCsrf, csrfToken, safeNext } from "../auth.js";
+import { checkCsrf, csrfToken, FORM_COOKIE, safeNext } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
 import { seeOther } from "../respond.js";
@@ -20,7 +20,7 @@ export function authRouter(ctx: AppContext): Router {
 
   r.get("/login", (req, res) => {
     if (req.user) return res.redirect(303, safeNext(req.query.next));
-    csrfToken(req);
+    // The form's token comes from a cookie, not a session: no session row before a login.
     res.render("login", { title: "Log in", error: null, name: "", next: safeNext(req.query.next) });
   });
 
@@ -41,7 +41,8 @@ export function authRouter(ctx: AppContext): Router {
       }
       await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
       req.session.userId = user.id;
-      csrfToken(req);
+      csrfToken(req, res);
+      res.clearCookie(FORM_COOKIE, { path: "/" });
       await audit(ctx.pool, { id: user.id, name: user.name }, "user.login", "user", user.id, {});
       await seeOther(req, res, dest);
     } catch (err) {

@@ -42,6 +42,7 @@ import { seeOther } from "../respond.js";
 import type { AppContext } from "../context.js";
 import { completeUtf8Length, drained, LogTailCache, tailStart } from "../logtext.js";
 import { streamLog } from "../live.js";
+import { DEFAULT_LIVE_STREAMS_PER_USER, StreamSlots } from "../stream-slots.js";
 import { AnsiParser, ansiToHtml, piecesToText } from "../ansi.js";
 import { servePage } from "../cache/pages.js";
 import { field, flash, idOr404, me, parseId, viewerOf } from "./util.js";
@@ -151,6 +152,7 @@ async function buildFacts(ctx: AppContext, req: Request, build: BuildDetail) {
 export function buildsRouter(ctx: AppContext): Router {
   const r = Router();
   const tails = new LogTailCache();
+  const streamSlots = new StreamSlots(ctx.config.liveStreamsPerUser ?? DEFAULT_LIVE_STREAMS_PER_USER);
 
   r.get("/builds", requireLogin, async (req, res) => {
     const viewer = viewerOf(req);
@@ -245,6 +247,11 @@ export function buildsRouter(ctx: AppContext): Router {
 
   r.get("/builds/:id/log/stream", requireLogin, async (req, res) => {
     const build = await visibleBuild(ctx, req, req.params.id);
+    const release = streamSlots.take(req.user!.id);
+    if (!release) {
+      throw new HttpError(429, `You have ${streamSlots.limit} live logs open already; close some build pages and reload this one.`);
+    }
+    res.on("close", release);
     // The facts beside the log, rendered as the page renders them, whenever they change.
     const renderFacts = async () => {
       const now = await visibleBuild(ctx, req, String(build.id));
