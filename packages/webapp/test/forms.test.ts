@@ -82,7 +82,7 @@ describe("project form", () => {
     expect((await olga.get("/projects/demo")).status).toBe(404); // private; olga is no member
     const dup = await bob.post("/projects", good);
     expect(dup.status).toBe(400);
-    expect(fieldError(dup.text, "name")).toContain("already exists");
+    expect(fieldError(dup.text, "name")).toContain("The name demo is not available; choose another.");
     const audit = await listAudit(h.pool, { objectType: "project" });
     expect(audit.some((a) => a.action === "project.create" && a.actor === "bob")).toBe(true);
   });

@@ -21,3 +21,5 @@ export * from "./manifests.js";
 export * from "./schedules.js";
 export * from "./retention.js";
 export * from "./cache-notify.js";
+export * from "./project-membership.js";
+export * from "./visible-builds.js";

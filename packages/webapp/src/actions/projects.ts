@@ -13,12 +13,21 @@ import type { CurrentUser } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
 import { projectToForm } from "../project-form.js";
+import { keepMaskedSecrets, maskConfigUrl, maskProject } from "../secrets.js";
 import { ActionError } from "./errors.js";
 import { projectManagedBy, projectVisibleTo, requireAdmin, requireBuilderRole } from "./permissions.js";
 import { writeAndAudit } from "./run.js";
 
+/**
+ * One sentence for every taken name: whether a private project holds it is not the caller's to
+ * learn (nor whether the name is taken at all rather than otherwise unusable).
+ */
+export function nameNotAvailable(name: string): ActionError {
+  return new ActionError(400, `The name ${name.slice(0, 64)} is not available; choose another.`, "name");
+}
+
 function nameTaken(err: unknown): never {
-  if (err instanceof ProjectExistsError) throw new ActionError(400, err.message, "name");
+  if (err instanceof ProjectExistsError) throw nameNotAvailable(err.projectName);
   throw err;
 }
 
@@ -29,7 +38,7 @@ export async function createProject(ctx: AppContext, user: CurrentUser, input: P
     return await writeAndAudit(ctx, async (db) => {
       const project = await createProjectRow(db, { ...input, active: true });
       if (user.role !== "admin") await setProjectMembersRow(db, project.id, [user.id]);
-      await audit(db, user, "project.create", "project", project.id, { name: project.name, configUrl: project.configUrl });
+      await audit(db, user, "project.create", "project", project.id, { name: project.name, configUrl: maskConfigUrl(project.configUrl) });
       return project;
     });
   } catch (err) {
@@ -40,7 +49,9 @@ export async function createProject(ctx: AppContext, user: CurrentUser, input: P
 /** Every field of the project, the schedule included, as the validated form gives it. */
 export async function updateProject(ctx: AppContext, user: CurrentUser, input: { projectName: string; project: ProjectInput }): Promise<Project> {
   const before = await projectManagedBy(ctx.pool, user, input.projectName);
-  const v = input.project;
+  // The edit form (and a client that read the project masked) sends masked secrets back: keep them.
+  const { input: v, lostCredentials } = keepMaskedSecrets(input.project, before);
+  if (lostCredentials) throw new ActionError(400, "The address changed, so its hidden credentials cannot be kept; type the user and token (or password) again, or remove the ***@.", "configUrl");
   try {
     return await writeAndAudit(ctx, async (db) => {
       const updated = await updateProjectRow(db, before.id, {
@@ -51,7 +62,7 @@ export async function updateProject(ctx: AppContext, user: CurrentUser, input: {
         keepDays: v.keepDays ?? null,
       });
       if (!updated) throw new ActionError(404, `There is no project named ${before.name}.`);
-      await audit(db, user, "project.update", "project", before.id, { name: updated.name, before: projectToForm(before), after: projectToForm(updated) });
+      await audit(db, user, "project.update", "project", before.id, { name: updated.name, before: projectToForm(maskProject(before)), after: projectToForm(maskProject(updated)) });
       return updated;
     });
   } catch (err) {

@@ -10,6 +10,7 @@ import {
   getProjectByName,
   listArtifacts,
   listBuilds,
+  listMemberProjectIds,
   listProjects,
   type Project,
 } from "@lexbuilder/shared-models/db";
@@ -23,7 +24,8 @@ import {
 } from "@lexbuilder/shared-models/rules";
 import { HttpError } from "../auth.js";
 import { cancelBuild, requestBuild, retryBuild } from "../actions/builds.js";
-import { projectVisibleTo, requireBuilderRole } from "../actions/permissions.js";
+import { mayManageProject, projectVisibleTo, requireBuilderRole } from "../actions/permissions.js";
+import { maskProject } from "../secrets.js";
 import type { AppContext } from "../context.js";
 import { sendArtifact, sendFullLog, visibleBuild } from "./builds.js";
 import { nextRunOf } from "./projects.js";
@@ -31,9 +33,12 @@ import { idOr404, me, parseId, viewerOf } from "./util.js";
 import { serveJson } from "../cache/pages.js";
 import { refuseUnstorableText } from "../text-guard.js";
 
-/** The API's project, with the next run computed from the schedule (the master may not have stored it yet). */
-function apiProject(p: Project) {
-  const out = toApiProject(p);
+/**
+ * The API's project, with the next run computed from the schedule (the master may not have
+ * stored it yet); its secrets masked unless the caller manages it.
+ */
+function apiProject(p: Project, manages: boolean) {
+  const out = toApiProject(manages ? p : maskProject(p));
   const next = nextRunOf(p);
   out.schedule.nextRun = next ? next.toISOString() : null;
   return out;
@@ -80,12 +85,15 @@ export function apiRouter(ctx: AppContext): Router {
   };
 
   r.get("/projects", async (req, res) => {
+    const user = me(req);
     const projects = await listProjects(ctx.pool, viewerOf(req));
-    res.json(projects.map((p) => apiProject(p)));
+    const memberOf = user.role === "builder" ? await listMemberProjectIds(ctx.pool, user.id) : new Set<number>();
+    res.json(projects.map((p) => apiProject(p, user.role === "admin" || memberOf.has(p.id))));
   });
 
   r.get("/projects/:name", async (req, res) => {
-    res.json(apiProject(await projectVisibleTo(ctx.pool, me(req), String(req.params.name))));
+    const project = await projectVisibleTo(ctx.pool, me(req), String(req.params.name));
+    res.json(apiProject(project, await mayManageProject(ctx.pool, me(req), project)));
   });
 
   r.post("/projects/:name/builds", async (req, res) => {

@@ -6,7 +6,6 @@ import {
   disableBuilder,
   enableBuilder,
   getBuilderByName,
-  listBuilders,
   updateBuilderInfo,
 } from "@lexbuilder/shared-models/db";
 import { RpcClient, RpcFault, RpcTransportError, type InfoResult } from "@lexbuilder/shared-models/protocol";
@@ -16,7 +15,8 @@ import { checkCsrf, HttpError, requireLogin, requireRole } from "../auth.js";
 import { audit } from "../audit.js";
 import type { AppContext } from "../context.js";
 import { seeOther } from "../respond.js";
-import { checkbox, field, flash, me } from "./util.js";
+import { checkbox, field, flash, me, viewerOf } from "./util.js";
+import { buildersSeenBy } from "../builders-seen.js";
 
 export interface BuilderCheck {
   ok: boolean;
@@ -93,7 +93,7 @@ export function buildersRouter(ctx: AppContext): Router {
   const r = Router();
 
   r.get("/builders", requireLogin, async (req, res) => {
-    const builders = await listBuilders(ctx.pool);
+    const builders = await buildersSeenBy(ctx.pool, viewerOf(req));
     res.render("builders", { title: "Builders", builders, manage: req.user?.role === "admin" });
   });
 

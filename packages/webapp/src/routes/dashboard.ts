@@ -1,6 +1,7 @@
 // The dashboard: what is running, what waits, the builders, what failed lately.
 import { Router } from "express";
-import { listBuilders, listBuilds } from "@lexbuilder/shared-models/db";
+import { listBuilds } from "@lexbuilder/shared-models/db";
+import { buildersSeenBy } from "../builders-seen.js";
 import { requireLogin } from "../auth.js";
 import type { AppContext } from "../context.js";
 import { viewerOf } from "./util.js";
@@ -13,7 +14,7 @@ export function dashboardRouter(ctx: AppContext): Router {
       listBuilds(ctx.pool, { viewer, state: ["DISPATCHING", "BUILDING", "COLLECTING", "CANCELLING"], limit: 50 }),
       listBuilds(ctx.pool, { viewer, state: "QUEUED", limit: 50 }),
       listBuilds(ctx.pool, { viewer, state: "FAILED", limit: 10 }),
-      listBuilders(ctx.pool),
+      buildersSeenBy(ctx.pool, viewer),
     ]);
     res.render("dashboard", { title: "Dashboard", running, queued, failures, builders });
   });

@@ -16,6 +16,7 @@ import { mayManageProject, projectManagedBy, projectVisibleTo } from "../actions
 import { createProject, setProjectMembers, updateProject } from "../actions/projects.js";
 import { emptyProjectForm, formToInput, nextRunOf, projectToForm, readProjectForm, type ProjectForm } from "../project-form.js";
 import { seeOther } from "../respond.js";
+import { maskProject } from "../secrets.js";
 import { field, flash, me, parseId, viewerOf } from "./util.js";
 import { servePage, type PageSpec } from "../cache/pages.js";
 
@@ -93,7 +94,8 @@ export function projectsRouter(ctx: AppContext): Router {
       status,
       locals: {
         title: project.title ? `${project.name} — ${project.title}` : project.name,
-        project,
+        // Credentials and variable values are for those who manage the project.
+        project: manage ? project : maskProject(project),
         builds,
         members,
         users,
@@ -109,7 +111,8 @@ export function projectsRouter(ctx: AppContext): Router {
 
   r.get("/projects/:name/edit", requireLogin, async (req, res) => {
     const project = await projectManagedBy(ctx.pool, me(req), String(req.params.name));
-    res.render("project-form", { title: `Edit ${project.name}`, form: projectToForm(project), errors: {}, project });
+    // Secrets stay masked in the form (sent back unchanged, the stored ones are kept).
+    res.render("project-form", { title: `Edit ${project.name}`, form: projectToForm(maskProject(project)), errors: {}, project });
   });
 
   r.post("/projects/:name", requireLogin, checkCsrf, async (req, res) => {
