@@ -21,3 +21,5 @@ export * from "./manifests.js";
 export * from "./schedules.js";
 export * from "./retention.js";
 export * from "./cache-notify.js";
+export * from "./webhooks.js";
+export * from "./outbox.js";
