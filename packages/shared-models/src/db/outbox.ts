@@ -211,7 +211,7 @@ export async function recordDeliveryAttempt(db: Queryable, r: AttemptRecord): Pr
           SET state = CASE $3::text WHEN 'retry' THEN 'pending' ELSE $3::text END,
               next_attempt_at = coalesce($4, next_attempt_at), locked_until = NULL,
               last_error = $5, finished_at = CASE WHEN $3::text = 'retry' THEN NULL ELSE now() END
-        WHERE id = $1::uuid AND attempts = $2 AND state = 'pending'
+        WHERE id = $1::uuid AND attempts = $2 AND state = 'pending' AND locked_until IS NOT NULL
         RETURNING id),
      logged AS (
        INSERT INTO delivery_attempts (delivery_id, attempt, status_code, duration_ms, response_snippet, error)
