@@ -118,6 +118,7 @@ export class Notifier {
   }
 
   async stop(graceMs: number): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await Promise.race([Promise.allSettled([...this.sending]), new Promise((r) => setTimeout(r, graceMs))]);
