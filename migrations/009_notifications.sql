@@ -126,3 +126,11 @@ END $$;
 CREATE TRIGGER builders_outbox_on_disable AFTER UPDATE OF enabled ON builders
   FOR EACH ROW WHEN (OLD.enabled AND NOT NEW.enabled)
   EXECUTE FUNCTION lexbuilder_builder_outbox();
+
+-- What the master tells the console about its own configuration (whether mail is set up), so
+-- the console can say so without reading the master's environment.
+CREATE TABLE master_facts (
+  name       text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_.-]{0,62}$'),
+  value      jsonb NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);

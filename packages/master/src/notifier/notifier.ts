@@ -5,6 +5,7 @@ import {
   claimDueDeliveries,
   createPool,
   recordDeliveryAttempt,
+  setMasterFact,
   type DueDelivery,
   type Pool,
 } from "@lexbuilder/shared-models/db";
@@ -54,6 +55,10 @@ export class Notifier {
   }
 
   start(): void {
+    // The console says whether mail is sent; a failure here only leaves its note stale.
+    void setMasterFact(this.pool, "mail", { enabled: this.mailer !== null, from: this.config.mailFrom }).catch((err) =>
+      this.log.warn({ err: (err as Error).message }, "could not publish whether mail is configured"),
+    );
     this.timer = setInterval(() => this.wake(), this.config.pollMs);
     this.timer.unref();
     this.wake();

@@ -23,3 +23,4 @@ export * from "./retention.js";
 export * from "./cache-notify.js";
 export * from "./webhooks.js";
 export * from "./outbox.js";
+export * from "./master-facts.js";
