@@ -39,7 +39,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(options: { loginAttempts?: number; accountLoginAttempts?: number; users?: [string, Role][]; cacheTtlMs?: number } = {}): Promise<Harness> {
+export async function startHarness(options: { loginAttempts?: number; accountLoginAttempts?: number; users?: [string, Role][]; cacheTtlMs?: number; webhookAllowedHosts?: string[] } = {}): Promise<Harness> {
   const db = await createTestDatabase();
   const artifactsDir = await mkdtemp(join(tmpdir(), "lexbuilder-webapp-artifacts-"));
   const config: WebappConfig = {
@@ -53,6 +53,8 @@ export async function startHarness(options: { loginAttempts?: number; accountLog
     loginAttempts: options.loginAttempts ?? 1000,
     accountLoginAttempts: options.accountLoginAttempts ?? 1000,
     timeZone: "UTC",
+    // As deployed: webhooks may not point at loopback or private networks.
+    webhookPolicy: { allowPrivate: false, allowedHosts: options.webhookAllowedHosts ?? [] },
     // Far beyond the 1 s default: every test then shows that notifications alone keep the
     // caches right (a short TTL would hide a missed invalidation).
     cacheTtlMs: options.cacheTtlMs ?? 60_000,
