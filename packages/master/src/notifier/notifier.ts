@@ -75,7 +75,7 @@ export class Notifier {
     if (room <= 0 || this.stopped) return;
     // The lease outlives one request with room to record it; a master killed mid-send leaves
     // the delivery to be taken again once it expires.
-    const leaseSeconds = Math.ceil(this.config.timeoutMs / 1000) + 30;
+    const leaseSeconds = Math.ceil((this.config.timeoutMs * 1.5) / 1000) + 5;
     for (const d of await claimDueDeliveries(this.pool, room, leaseSeconds)) {
       const p = this.deliver(d).finally(() => {
         this.sending.delete(p);
