@@ -17,5 +17,7 @@ test(`chaos soak (${profile.name}: ${profile.requests} requests, ${profile.slave
   const report = await runSoak(profile, (line) => process.stdout.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`));
   process.stdout.write(`\nchaos soak report:\n${JSON.stringify(report, null, 2)}\n`);
   expect(report.violations).toEqual([]);
+  // Each finished build wrote exactly one outbox event for how it ended (checked per build above).
+  expect(report.endEvents).toBe(report.builds);
   expect(report.requests).toBeGreaterThanOrEqual(profile.requests);
 }, profile.deadlineMs + 120_000);

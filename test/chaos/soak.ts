@@ -105,6 +105,8 @@ export interface SoakReport {
   attempts: number;
   disabledBuilders: string[];
   verifiedFiles: number;
+  /** Finished builds whose outbox holds exactly one event for how they ended. */
+  endEvents: number;
   verifiedBytes: number;
   apiDownloadsVerified: number;
   procSamples: number;
@@ -539,6 +541,23 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
     }
   }
 
+  // The outbox: every finished build wrote exactly one event for how it ended (written by the
+  // trigger in the transaction of the change, so kills of the master lose and double none).
+  const endEvent: Record<string, string> = { SUCCEEDED: "build.succeeded", FAILED: "build.failed", CANCELLED: "build.cancelled" };
+  const { rows: events } = await pool.query<{ build_id: string; kind: string; n: number }>(
+    "SELECT build_id, kind, count(*)::int AS n FROM outbox_events WHERE kind IN ('build.succeeded', 'build.failed', 'build.cancelled') GROUP BY build_id, kind",
+  );
+  const eventsOf = new Map<number, { kind: string; n: number }[]>();
+  for (const e of events) eventsOf.set(Number(e.build_id), [...(eventsOf.get(Number(e.build_id)) ?? []), { kind: e.kind, n: e.n }]);
+  let endEvents = 0;
+  for (const b of builds.filter((x) => TERMINAL.has(x.state))) {
+    const got = eventsOf.get(Number(b.id)) ?? [];
+    const want = endEvent[b.state];
+    if (got.length !== 1 || got[0]!.kind !== want || got[0]!.n !== 1) {
+      violate(`build ${b.id} ended ${b.state} with outbox events ${JSON.stringify(got)}; exactly one ${want} was expected`);
+    } else endEvents++;
+  }
+
   // Files of every SUCCEEDED build exist and match their sha256 and size.
   let verifiedFiles = 0;
   let verifiedBytes = 0;
@@ -667,6 +686,7 @@ export async function runSoak(profile: SoakProfile, log: (line: string) => void 
     requeues: builds.reduce((n, b) => n + b.requeue_count, 0),
     attempts: builds.reduce((n, b) => n + b.attempt, 0),
     disabledBuilders,
+    endEvents,
     verifiedFiles,
     verifiedBytes,
     apiDownloadsVerified,

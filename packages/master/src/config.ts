@@ -6,8 +6,11 @@ import {
   readInteger,
   readListen,
   readString,
+  readOptionalString,
   type ListenAddress,
 } from "@lexbuilder/shared-models/config";
+import { checkEmail } from "@lexbuilder/shared-models/rules";
+import { targetPolicyFromEnv, type TargetPolicy } from "@lexbuilder/shared-models/webhook-target";
 
 type Env = Record<string, string | undefined>;
 
@@ -42,6 +45,18 @@ export interface MasterConfig {
   /** How often the retention janitor runs, ms. */
   janitorMs: number;
   logLevel: string;
+  /** Where people reach the console; links in mails and webhook payloads start with it. */
+  publicUrl: string;
+  /** smtp://… or smtps://…; null: no mail is sent. */
+  smtpUrl: string | null;
+  mailFrom: string;
+  webhookPolicy: TargetPolicy;
+  /** Per webhook request or mail, ms. */
+  notifyTimeoutMs: number;
+  /** The first retry's delay, ms (later ones double). */
+  notifyRetryBaseMs: number;
+  notifyPollMs: number;
+  notifyConcurrency: number;
 }
 
 export function readMasterConfig(env: Env = process.env): MasterConfig {
@@ -78,6 +93,44 @@ export function readMasterConfig(env: Env = process.env): MasterConfig {
     janitorMs: readInteger(env, "LEXBUILDER_MASTER_JANITOR_INTERVAL", 3600, 1, 7 * 86_400) * 1000,
     dbPoolSize: readInteger(env, "LEXBUILDER_MASTER_DB_POOL", 20, 2, 500),
     logLevel: level,
+    ...readNotifyConfig(env),
+  };
+}
+
+function readNotifyConfig(env: Env) {
+  const publicUrl = readString(env, "LEXBUILDER_PUBLIC_URL", "http://localhost:8080").replace(/\/+$/, "");
+  if (!/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(publicUrl)) {
+    throw configError(`LEXBUILDER_PUBLIC_URL must be the console's http(s) address, such as https://lexbuilder.example.org, not "${publicUrl.slice(0, 80)}".`);
+  }
+  const smtpUrl = readOptionalString(env, "LEXBUILDER_SMTP_URL") ?? null;
+  if (smtpUrl !== null) {
+    let u: URL | null = null;
+    try {
+      u = new URL(smtpUrl);
+    } catch {
+      u = null;
+    }
+    if (!u || (u.protocol !== "smtp:" && u.protocol !== "smtps:") || !u.hostname) {
+      throw configError("LEXBUILDER_SMTP_URL must look like smtp://[user:password@]host:port (STARTTLS when offered) or smtps://… (TLS).");
+    }
+  }
+  const fromText = readString(env, "LEXBUILDER_MAIL_FROM", "lexbuilder@localhost");
+  const fromAddress = /<([^>]+)>\s*$/.exec(fromText)?.[1] ?? fromText;
+  if (!/^[^@\s]+@[^@\s]+$/.test(fromAddress) || /[\r\n]/.test(fromText)) {
+    throw configError(`LEXBUILDER_MAIL_FROM must be an address such as "lexbuilder <builds@example.org>", not "${fromText.slice(0, 80)}".`);
+  }
+  if (fromAddress.includes(".") && checkEmail(fromAddress).error) throw configError(`LEXBUILDER_MAIL_FROM: ${checkEmail(fromAddress).error}`);
+  const policy = targetPolicyFromEnv(env);
+  if (policy.error !== undefined) throw configError(policy.error);
+  return {
+    publicUrl,
+    smtpUrl,
+    mailFrom: fromText,
+    webhookPolicy: policy.value,
+    notifyTimeoutMs: readInteger(env, "LEXBUILDER_NOTIFY_TIMEOUT_MS", 10_000, 100, 60_000),
+    notifyRetryBaseMs: readInteger(env, "LEXBUILDER_NOTIFY_RETRY_BASE_MS", 30_000, 10, 3_600_000),
+    notifyPollMs: readInteger(env, "LEXBUILDER_NOTIFY_POLL_MS", 2000, 20, 600_000),
+    notifyConcurrency: readInteger(env, "LEXBUILDER_NOTIFY_CONCURRENCY", 16, 1, 256),
   };
 }
 

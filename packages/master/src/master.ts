@@ -21,6 +21,7 @@ import { Metrics } from "./metrics.js";
 import { Scheduler } from "./scheduler.js";
 import { WatcherPool } from "./watcher.js";
 import { InFlight } from "./in-flight.js";
+import { Notifier } from "./notifier/notifier.js";
 
 /**
  * How long a stop waits for watch loops, dispatches and collections in flight. What is still
@@ -48,6 +49,7 @@ export class Master {
   readonly watchers: WatcherPool;
   readonly scheduler: Scheduler;
   readonly janitor: Janitor;
+  readonly notifier: Notifier;
   private readonly listener: Listener;
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -80,6 +82,21 @@ export class Master {
     });
     this.scheduler = new Scheduler(this.ctx);
     this.janitor = new Janitor(this.ctx);
+    this.notifier = new Notifier(
+      {
+        databaseUrl: config.databaseUrl,
+        publicUrl: config.publicUrl,
+        smtpUrl: config.smtpUrl,
+        mailFrom: config.mailFrom,
+        policy: config.webhookPolicy,
+        timeoutMs: config.notifyTimeoutMs,
+        retryBaseMs: config.notifyRetryBaseMs,
+        pollMs: config.notifyPollMs,
+        concurrency: config.notifyConcurrency,
+        userAgent: "lexbuilder-master",
+      },
+      log.child({ component: "notifier" }),
+    );
     this.listener = new Listener(config.databaseUrl, log);
   }
 
@@ -89,7 +106,10 @@ export class Master {
       // waking on every state change ran a pass per DISPATCHING/BUILDING/COLLECTING of 100 builds.
       if (payload === null || payload.includes('"QUEUED"')) this.dispatcher.wake();
       if (payload === null || payload.includes('"CANCELLING"')) this.canceller.wake();
+      // A claim writes no outbox event; every other change a watcher could hear of may have.
+      if (payload === null || !payload.includes('"DISPATCHING"')) this.notifier.wake();
     });
+    this.listener.on(Channel.notifications, () => this.notifier.wake());
     this.listener.on(Channel.builders, (payload) => {
       const note = (payload ? JSON.parse(payload) : {}) as { id?: unknown; state?: unknown; contact?: unknown };
       const id = Number(note.id);
@@ -111,6 +131,7 @@ export class Master {
     this.dispatcher.wake();
     this.canceller.wake();
     this.janitor.start();
+    this.notifier.start();
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepMs);
     this.sweepTimer.unref();
     this.log.info({ builders: this.watchers.size, schedules: this.scheduler.scheduledProjects }, "master started");
@@ -146,10 +167,11 @@ export class Master {
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.janitor.stop();
+    const notifierStopped = this.notifier.stop(STOP_GRACE_MS);
     await this.scheduler.stop();
     await this.listener.stop();
     // Closing the watchers gives up their long polls (30 s each) at once.
-    const inFlight = Promise.allSettled([this.watchers.stop(), this.dispatcher.drain(), this.collector.drain()]);
+    const inFlight = Promise.allSettled([this.watchers.stop(), this.dispatcher.drain(), this.collector.drain(), notifierStopped]);
     await Promise.race([inFlight, delay(STOP_GRACE_MS)]);
     await Promise.race([Promise.allSettled([this.pool.end(), this.dispatchPool.end()]), delay(POOL_END_GRACE_MS)]);
   }

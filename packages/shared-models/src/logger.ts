@@ -13,7 +13,7 @@ export function createLogger(name: string, options: LoggerOptions = {}): Logger 
     level,
     // Secrets never reach logs, whichever field they end up in.
     redact: {
-      paths: ["token", "*.token", "password", "*.password", "authorization", "*.authorization", "req.headers.authorization", "req.headers.cookie"],
+      paths: ["token", "*.token", "password", "*.password", "secret", "*.secret", "authorization", "*.authorization", "req.headers.authorization", "req.headers.cookie"],
       censor: "[redacted]",
     },
     ...options,

@@ -22,6 +22,8 @@ import { buildersRouter } from "./routes/builders.js";
 import { usersRouter } from "./routes/users.js";
 import { searchRouter } from "./routes/search.js";
 import { apiRouter } from "./routes/api.js";
+import { notificationsRouter } from "./routes/notifications.js";
+import { feedRouter } from "./routes/feed.js";
 
 export const VIEWS_DIR = fileURLToPath(new URL("../views", import.meta.url));
 export const PUBLIC_DIR = fileURLToPath(new URL("../public", import.meta.url));
@@ -116,6 +118,8 @@ export function createApp(context: AppContext): express.Express {
   app.use(buildersRouter(ctx));
   app.use(usersRouter(ctx));
   app.use(searchRouter(ctx));
+  app.use(notificationsRouter(ctx));
+  app.use(feedRouter(ctx));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new HttpError(404, `There is no page at ${req.path}.`));

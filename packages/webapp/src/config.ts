@@ -1,4 +1,5 @@
 // The webapp's environment, validated at start-up: a wrong value stops it with one sentence.
+import { targetPolicyFromEnv, type TargetPolicy } from "@lexbuilder/shared-models/webhook-target";
 import { readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import {
@@ -14,6 +15,10 @@ import { DEFAULT_CONFIG_URL_SCHEMES, checkSchemeList } from "@lexbuilder/shared-
 
 export interface WebappConfig {
   databaseUrl: string;
+  /** LEXBUILDER_PUBLIC_URL without a trailing slash: absolute links (feeds) start with it; unset, the request's host. */
+  publicUrl?: string;
+  /** Where webhooks may point (the master checks again on every send). */
+  webhookPolicy: TargetPolicy;
   listen: ListenAddress;
   /** Session and CSRF secret. */
   secret: string;
@@ -117,5 +122,11 @@ export function readWebappConfig(env: Record<string, string | undefined> = proce
   }
   const liveStreamsPerUser = streamsText === undefined ? 20 : Number(streamsText);
   const secret = readSecretFile(secretFile);
-  return { databaseUrl, listen, secret, artifactsDir, allowedConfigSchemes, trustProxy, secureCookies, loginAttempts: 50, accountLoginAttempts: 10, liveStreamsPerUser, timeZone, cacheTtlMs };
+  const policy = targetPolicyFromEnv(env);
+  if (policy.error !== undefined) throw new ConfigError(policy.error);
+  const publicUrl = readOptionalString(env, "LEXBUILDER_PUBLIC_URL")?.replace(/\/+$/, "");
+  if (publicUrl !== undefined && !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(publicUrl)) {
+    throw new ConfigError(`LEXBUILDER_PUBLIC_URL must be the console's http(s) address, such as https://lexbuilder.example.org, not "${publicUrl.slice(0, 80)}".`);
+  }
+  return { publicUrl, webhookPolicy: policy.value, databaseUrl, listen, secret, artifactsDir, allowedConfigSchemes, trustProxy, secureCookies, loginAttempts: 50, accountLoginAttempts: 10, liveStreamsPerUser, timeZone, cacheTtlMs };
 }

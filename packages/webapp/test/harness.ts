@@ -40,7 +40,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: { loginAttempts?: number; accountLoginAttempts?: number; users?: [string, Role][]; cacheTtlMs?: number; trustProxy?: WebappConfig["trustProxy"]; liveStreamsPerUser?: number } = {},
+  options: { loginAttempts?: number; accountLoginAttempts?: number; users?: [string, Role][]; cacheTtlMs?: number; trustProxy?: WebappConfig["trustProxy"]; liveStreamsPerUser?: number; webhookAllowedHosts?: string[] } = {},
 ): Promise<Harness> {
   const db = await createTestDatabase();
   const artifactsDir = await mkdtemp(join(tmpdir(), "lexbuilder-webapp-artifacts-"));
@@ -56,6 +56,8 @@ export async function startHarness(
     accountLoginAttempts: options.accountLoginAttempts ?? 1000,
     timeZone: "UTC",
     liveStreamsPerUser: options.liveStreamsPerUser,
+    // As deployed: webhooks may not point at loopback or private networks.
+    webhookPolicy: { allowPrivate: false, allowedHosts: options.webhookAllowedHosts ?? [] },
     // Far beyond the 1 s default: every test then shows that notifications alone keep the
     // caches right (a short TTL would hide a missed invalidation).
     cacheTtlMs: options.cacheTtlMs ?? 60_000,

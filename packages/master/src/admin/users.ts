@@ -4,22 +4,23 @@ import {
   createUser,
   getUserByName,
   recordAudit,
+  setUserEmail,
   UserExistsError,
   withTransaction,
 } from "@lexbuilder/shared-models/db";
 import { generatePassword, hashPassword } from "@lexbuilder/shared-models/passwords";
-import { checkTokenLabel } from "@lexbuilder/shared-models/rules";
+import { checkEmail, checkTokenLabel } from "@lexbuilder/shared-models/rules";
 import { validateUserInput } from "@lexbuilder/shared-models/validation";
 import { CommandError, firstError, readSecretFile, ruled, type Command } from "./common.js";
 
 export const createUserCommand: Command = {
   spec: {
     name: "create-user",
-    usage: "create-user NAME --role admin|builder|viewer [--password-file F]",
+    usage: "create-user NAME --role admin|builder|viewer [--password-file F] [--email ADDRESS]",
     summary:
       "Creates a user of the web console. The password is read from the first line of --password-file;\nwithout it a random password is generated and printed once.",
     positionals: ["NAME"],
-    options: ["role", "password-file"],
+    options: ["role", "password-file", "email"],
     required: ["role"],
   },
   async run(args, io) {
@@ -28,11 +29,13 @@ export const createUserCommand: Command = {
     const password = file !== undefined ? await readSecretFile(file, "password") : generatePassword();
     const checked = validateUserInput({ name: args.positionals[0], role: args.options.get("role"), password });
     if (!checked.ok) throw new CommandError(firstError(checked.errors));
+    const email = args.options.has("email") ? ruled(checkEmail(args.options.get("email"))) : null;
     const passwordHash = await hashPassword(password);
     try {
       const user = await withTransaction(io.pool(), async (c) => {
         const u = await createUser(c, { name: checked.value.name, role: checked.value.role, passwordHash });
-        await recordAudit(c, { actor: "admin-cli", action: "user.create", objectType: "user", objectId: u.id, details: { role: u.role } });
+        if (email) await setUserEmail(c, u.id, email);
+        await recordAudit(c, { actor: "admin-cli", action: "user.create", objectType: "user", objectId: u.id, details: { role: u.role, email } });
         return u;
       });
       io.out(generated ? `Created user ${user.name} (${user.role}) with password: ${password}` : `Created user ${user.name} (${user.role}).`);

@@ -10,5 +10,7 @@ export const Channel = {
   log: "lexbuilder_log",
   /** A project's schedule or settings changed. Payload: {"id":n} */
   projects: "lexbuilder_projects",
+  /** A test event or a redelivery was asked for: the master's notifier looks now. Payload: {} */
+  notifications: "lexbuilder_notifications",
 } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];

@@ -23,3 +23,6 @@ export * from "./retention.js";
 export * from "./cache-notify.js";
 export * from "./project-membership.js";
 export * from "./visible-builds.js";
+export * from "./webhooks.js";
+export * from "./outbox.js";
+export * from "./master-facts.js";

@@ -14,3 +14,4 @@ export * from "./builds.js";
 export * from "./files.js";
 export * from "./range.js";
 export * from "./packages.js";
+export * from "./notifications.js";

@@ -32,6 +32,7 @@ import { nextRunOf } from "./projects.js";
 import { idOr404, me, parseId, viewerOf } from "./util.js";
 import { serveJson } from "../cache/pages.js";
 import { refuseUnstorableText } from "../text-guard.js";
+import { notificationsApi } from "./api-notifications.js";
 
 /**
  * The API's project, with the next run computed from the schedule (the master may not have
@@ -78,6 +79,7 @@ export function apiRouter(ctx: AppContext): Router {
   });
   r.use(express.json({ limit: "64kb", strict: true }));
   r.use(refuseUnstorableText);
+  r.use(notificationsApi(ctx));
 
   const buildOf = async (req: Request) => {
     const build = await visibleBuild(ctx, req, req.params.id);

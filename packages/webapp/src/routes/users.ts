@@ -6,6 +6,7 @@ import {
   createUser,
   getUserByName,
   listApiTokens,
+  getUserEmail,
   listUsers,
   revokeApiToken,
   setUserActive,
@@ -100,7 +101,8 @@ export function usersRouter(ctx: AppContext): Router {
   const renderAccount = async (req: import("express").Request, res: import("express").Response, status: number, extra: Record<string, unknown> = {}) => {
     const user = me(req);
     const tokens = await listApiTokens(ctx.pool, user.id);
-    res.status(status).render("account", { title: `Account of ${user.name}`, tokens, newToken: null, tokenError: null, tokenLabel: "", passwordErrors: {}, ...extra });
+    const email = await getUserEmail(ctx.pool, user.id);
+    res.status(status).render("account", { title: `Account of ${user.name}`, tokens, email, newToken: null, tokenError: null, tokenLabel: "", passwordErrors: {}, ...extra });
   };
 
   r.get("/account", requireLogin, async (req, res) => {
